@@ -1,0 +1,101 @@
+# Config validation and the functions that map an experiment to its paths and parameters.
+import os
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+# Jobs import the package from this checkout whichever environment runs them.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+
+from linf_smoothing.bounds import max_certifiable_radius
+from linf_smoothing.config import ConfigError, experiment, experiment_training, validate_config
+
+try:
+    validate_config(config)
+except ConfigError as error:
+    raise WorkflowError(f"{error} (in config.yaml or an overlay)") from None
+
+RESULTS = config["results_dir"]
+DATA = config["data_dir"]
+EXPERIMENTS = [exp["name"] for exp in config["experiments"]]
+CHANNELS = {"cifar10": 3, "digits": 1}
+
+wildcard_constraints:
+    exp="|".join(EXPERIMENTS),
+    size=r"\d+",
+
+
+def log_path(rule_name, stem):
+    return f"{RESULTS}/logs/{rule_name}/{stem}.log"
+
+
+def benchmark_path(rule_name, stem):
+    return f"{RESULTS}/benchmarks/{rule_name}/{stem}.tsv"
+
+
+def resized(split, size):
+    return f"{RESULTS}/data/{config['dataset']}/size{size}/{split}.npz"
+
+
+def model_path(exp):
+    return f"{RESULTS}/models/{exp}/model.pt"
+
+
+def metrics_path(exp):
+    return f"{RESULTS}/models/{exp}/epochs.tsv"
+
+
+def certification_path(exp):
+    return f"{RESULTS}/certify/{exp}.tsv"
+
+
+def benchmark_tables():
+    return [f"{RESULTS}/tables/benchmark.{ext}" for ext in ("csv", "md", "tex")]
+
+
+def vary_dim_figures():
+    return [f"{RESULTS}/figures/vary_dim.{ext}" for ext in ("png", "pdf")]
+
+
+def dimension(exp):
+    return CHANNELS[config["dataset"]] * experiment(config, exp)["image_size"] ** 2
+
+
+def train_params(wildcards):
+    """Every setting the training script takes, so a change to any reruns that model."""
+    exp = experiment(config, wildcards.exp)
+    train = experiment_training(config, wildcards.exp)
+    return {
+        "sigma": exp["sigma"], "epsilon": exp["epsilon"], "beta": exp["beta"],
+        "attack_steps": exp["attack_steps"], "depth": train["architecture"]["depth"],
+        "widths": " ".join(map(str, train["architecture"]["widths"])),
+        "epochs": train["epochs"], "batch_size": train["batch_size"], "lr": train["lr"],
+        "momentum": train["momentum"], "weight_decay": train["weight_decay"],
+        "lr_milestones": " ".join(map(str, train["lr_milestones"])), "lr_gamma": train["lr_gamma"],
+        "crop_padding": train["crop_padding"], "seed": train["seed"],
+        "mixed_precision": "--mixed-precision" if train["mixed_precision"] else "",
+    }
+
+
+def certify_params(wildcards):
+    exp = experiment(config, wildcards.exp)
+    max_images = exp.get("max_images")
+    return dict(config["certify"], sigma=exp["sigma"], skip=exp["skip"],
+                max_images=f"--max-images {max_images}" if max_images else "")
+
+
+def largest_certifiable_radii():
+    """The l-inf ceiling of each experiment (all N samples for one class), for the figure."""
+    c = config["certify"]
+    return sorted({round(max_certifiable_radius(exp["sigma"], c["n"], c["alpha"], dimension(exp["name"])), 6)
+                   for exp in config["experiments"]})
+
+
+def labelled_certifications():
+    return " ".join(f"{exp}={certification_path(exp)}" for exp in EXPERIMENTS)

@@ -1,0 +1,76 @@
+#!/usr/bin/env python
+"""Train a CIFAR ResNet with TRADES + Gaussian noise (beta 0: Gaussian augmentation) on
+resized arrays; write the final checkpoint and a per-epoch metrics table (TSV)."""
+import argparse
+import logging
+
+import numpy as np
+import pandas as pd
+
+from linf_smoothing import cli
+from linf_smoothing.data import read_split
+from linf_smoothing.models import cifar_resnet
+from linf_smoothing.results import atomic_path, save_checkpoint
+from linf_smoothing.training import METRIC_COLUMNS, TrainSettings, train
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--train-data", required=True, help="resized train split (.npz)")
+    parser.add_argument("--test-data", required=True, help="resized test split (.npz)")
+    parser.add_argument("--sigma", type=float, required=True, help="Gaussian noise level")
+    parser.add_argument("--epsilon", type=float, required=True, help="TRADES l2 radius")
+    parser.add_argument("--beta", type=float, required=True, help="TRADES weight (0: Gaussian augmentation)")
+    parser.add_argument("--attack-steps", type=int, required=True)
+    parser.add_argument("--depth", type=int, default=110, help="ResNet depth, 6n + 2")
+    parser.add_argument("--widths", type=int, nargs=3, default=[16, 32, 64])
+    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--batch-size", type=int, required=True)
+    parser.add_argument("--lr", type=float, required=True)
+    parser.add_argument("--momentum", type=float, required=True)
+    parser.add_argument("--weight-decay", type=float, required=True)
+    parser.add_argument("--lr-milestones", type=int, nargs="*", default=[])
+    parser.add_argument("--lr-gamma", type=float, required=True)
+    parser.add_argument("--crop-padding", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--mixed-precision", action="store_true", help="bf16 autocast on CUDA")
+    cli.add_device_arguments(parser)
+    parser.add_argument("--model-out", required=True, help="final checkpoint (.pt)")
+    parser.add_argument("--metrics-out", required=True, help="per-epoch metrics (.tsv)")
+    args = parser.parse_args()
+    log = logging.getLogger("train")
+
+    train_x, train_y = read_split(args.train_data)
+    test_x, test_y = read_split(args.test_data)
+    num_classes = int(max(train_y.max(), test_y.max()) + 1)
+    device = cli.device_from_arguments(args)
+    settings = TrainSettings(
+        sigma=args.sigma, epsilon=args.epsilon, beta=args.beta, attack_steps=args.attack_steps,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+        weight_decay=args.weight_decay, lr_milestones=tuple(args.lr_milestones), lr_gamma=args.lr_gamma,
+        crop_padding=args.crop_padding, seed=args.seed, mixed_precision=args.mixed_precision)
+    architecture = {"depth": args.depth, "widths": list(args.widths)}
+    model = cifar_resnet(**architecture, in_channels=train_x.shape[1], num_classes=num_classes)
+    log.info("%d train / %d test images of %s on %s; %d parameters; %s", len(train_x), len(test_x),
+             "x".join(map(str, train_x.shape[1:])), device, sum(p.numel() for p in model.parameters()), settings)
+
+    def report(row: dict) -> None:
+        log.info("epoch %d/%d lr %.4g loss %.4f train acc (noisy) %.4f test acc (noisy) %.4f "
+                 "test acc (clean) %.4f %.1f s (%.0f images/s)", row["epoch"] + 1, settings.epochs, row["lr"],
+                 row["train_loss"], row["train_accuracy_noisy"], row["test_accuracy_noisy"],
+                 row["test_accuracy_clean"], row["seconds"], len(train_x) / row["seconds"])
+
+    history = train(model, train_x, train_y, test_x, test_y, settings, device, on_epoch=report)
+    with atomic_path(args.metrics_out) as tmp:
+        pd.DataFrame(history, columns=METRIC_COLUMNS).to_csv(tmp, sep="\t", index=False)
+    save_checkpoint(args.model_out, model, {
+        "architecture": architecture, "in_channels": int(train_x.shape[1]), "num_classes": num_classes,
+        "image_size": int(train_x.shape[-1]), "sigma": args.sigma, "epochs": args.epochs})
+    last = history[-1]
+    log.info("done: test accuracy %.4f under noise, %.4f clean, after %d epochs (%.0f s)",
+             last["test_accuracy_noisy"], last["test_accuracy_clean"], len(history),
+             float(np.sum([r["seconds"] for r in history])))
+
+
+if __name__ == "__main__":
+    cli.run(main)

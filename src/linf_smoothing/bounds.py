@@ -1,0 +1,47 @@
+"""The certificate's arithmetic, free of torch: Clopper-Pearson bounds, the two variants'
+radii, the l2 to l-inf conversion and the largest radius a given N can certify.
+
+Kept apart from ``smoothing`` (which samples the base classifier) so the workflow can
+compute radii at parse time without importing torch.
+"""
+from __future__ import annotations
+
+import math
+
+from scipy.stats import norm
+
+
+def clopper_pearson(count: int, total: int, alpha: float) -> tuple[float, float]:
+    """One-sided (1 - alpha) Clopper-Pearson bounds of count/total: (lower, upper).
+
+    Each end holds with probability at least 1 - alpha on its own (statsmodels'
+    two-sided interval at level 2 * alpha, as the original computes it).
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    lower, upper = proportion_confint(count, total, alpha=2 * alpha, method="beta")
+    return float(lower), float(upper)
+
+
+def blum_radius(sigma: float, pa_lower: float, pb_upper: float) -> float:
+    """l2 radius of the original's variant: sigma/2 * (inv_Phi(pA_lower) - inv_Phi(pB_upper))."""
+    return 0.5 * sigma * (norm.ppf(pa_lower) - norm.ppf(pb_upper))
+
+
+def cohen_radius(sigma: float, pa_lower: float) -> float:
+    """l2 radius of Cohen et al.'s variant: sigma * inv_Phi(pA_lower)."""
+    return sigma * norm.ppf(pa_lower)
+
+
+def linf_radius(radius_l2: float, dimension: int) -> float:
+    """An l-inf ball of radius r lies inside the l2 ball of radius r * sqrt(d)."""
+    return radius_l2 / math.sqrt(dimension)
+
+
+def max_certifiable_radius(sigma: float, n: int, alpha: float, dimension: int) -> float:
+    """The l-inf radius when all n samples vote for one class: no certificate can exceed it.
+
+    Then pA_lower = alpha^(1/n) and pB_upper = 1 - alpha^(1/n), and both variants give
+    R2 = sigma * inv_Phi(alpha^(1/n)).
+    """
+    return linf_radius(cohen_radius(sigma, alpha ** (1.0 / n)), dimension)

@@ -1,0 +1,73 @@
+"""Validation of the workflow configuration, and the settings of one experiment.
+
+The JSON schema (``schemas/config.schema.yaml``) checks types and ranges; ``validate_config``
+adds the checks a schema cannot state (unique names, N0 <= N, ...) and turns the first
+problem into one line that names the key, so a bad value stops the run before any job.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration value a user must fix; the message names the key."""
+
+
+def _key(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[str, Any]:
+    """Return ``config`` unchanged if valid, else raise ConfigError naming the bad key."""
+    schema = load_schema() if schema is None else schema
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        raise ConfigError(f"config key {_key(error.absolute_path)}: {error.message}")
+
+    names = [exp["name"] for exp in config["experiments"]]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(f"config key experiments[{i}].name: duplicate experiment name {name!r}")
+    certify = config["certify"]
+    if certify["n0"] > certify["n"]:
+        raise ConfigError(f"config key certify.n0: N0 = {certify['n0']} exceeds certify.n = {certify['n']}")
+    for i, exp in enumerate(config["experiments"]):
+        if exp["beta"] > 0 and exp["attack_steps"] == 0:
+            raise ConfigError(
+                f"config key experiments[{i}].attack_steps: beta > 0 needs at least one attack step "
+                "(set beta: 0 for Gaussian augmentation)")
+        depth = experiment_training(config, exp["name"])["architecture"]["depth"]
+        if (depth - 2) % 6:
+            raise ConfigError(f"config key experiments[{i}] (training.architecture.depth): "
+                              f"depth {depth} is not of the form 6n + 2")
+    return config
+
+
+def experiment(config: dict[str, Any], name: str) -> dict[str, Any]:
+    for exp in config["experiments"]:
+        if exp["name"] == name:
+            return exp
+    raise ConfigError(f"no experiment named {name!r} in config key experiments")
+
+
+def experiment_training(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """The shared ``training`` settings with the experiment's own overrides on top."""
+    merged = copy.deepcopy(config["training"])
+    merged.update(copy.deepcopy(experiment(config, name).get("training", {})))
+    return merged

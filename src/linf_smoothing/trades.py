@@ -1,0 +1,83 @@
+"""TRADES with Gaussian noise (Blum et al. 2020, after Zhang et al. 2019).
+
+For a batch (x in [0, 1]^d, labels y) and one noise draw eta ~ N(0, sigma^2 I):
+
+    loss = CE(f(x + eta), y) + beta * (1/B) * sum_i KL( p(x_i + eta_i) || p(x_adv_i + eta_i) )
+
+where p = softmax of f and x_adv approximately maximizes the KL term over the l2 ball of
+radius epsilon around x (and inside [0, 1]). The *same* eta is used in the inner
+maximization and in both outer terms, and x + eta is not clamped. The inner maximization
+runs with the model in eval mode (BatchNorm running statistics neither used from the batch
+nor updated); the outer loss runs in train mode. The natural side is not detached.
+
+With beta = 0 the loss is exactly the noisy cross-entropy of Gaussian augmentation
+(Cohen et al. 2019) and no attack is run.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _kl_sum(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
+    """sum over the batch of KL(softmax(logits_p) || softmax(logits_q))."""
+    return F.kl_div(F.log_softmax(logits_q, dim=1), F.log_softmax(logits_p, dim=1),
+                    reduction="sum", log_target=True)
+
+
+def _per_sample_norm(v: torch.Tensor) -> torch.Tensor:
+    return v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
+
+
+def l2_adversary(model: nn.Module, x: torch.Tensor, eta: torch.Tensor, epsilon: float, steps: int,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """The inner maximization: x_adv in [0, 1] with ||x_adv - x||_2 <= epsilon per sample.
+
+    delta starts at 0.001 * N(0, I); each of ``steps`` steps moves it by 2*epsilon/steps along
+    the per-sample-normalized gradient of sum KL(p(x + eta) || p(x + delta + eta)) (a random
+    direction where that gradient is 0), then clamps x + delta to [0, 1] and projects delta
+    onto the l2 ball. Runs in eval mode and restores the model's mode afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    step_size = 2.0 * epsilon / steps
+    delta = 0.001 * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+    with torch.no_grad():
+        natural_logits = model(x + eta)
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        kl = _kl_sum(natural_logits, model(x + delta + eta))
+        (grad,) = torch.autograd.grad(kl, delta)
+        with torch.no_grad():
+            norms = _per_sample_norm(grad)
+            zero = norms.view(-1) == 0
+            if zero.any():  # a flat KL gives no direction: take a random one, as TRADES does
+                grad[zero] = torch.randn(grad[zero].shape, device=x.device, dtype=x.dtype, generator=generator)
+                norms = _per_sample_norm(grad)
+            delta = delta + step_size * grad / norms
+            delta = (x + delta).clamp_(0.0, 1.0) - x
+            delta = delta.renorm(p=2, dim=0, maxnorm=epsilon)
+    model.train(was_training)
+    return (x + delta.detach()).clamp_(0.0, 1.0)
+
+
+def trades_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float, epsilon: float,
+                beta: float, steps: int, generator: torch.Generator | None = None,
+                eta: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """TRADES + Gaussian noise loss of one batch; returns (loss, logits on x + eta).
+
+    ``eta`` (one N(0, sigma^2 I) draw for the batch) is drawn here unless given. The model
+    is left in train mode.
+    """
+    if eta is None:
+        eta = sigma * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+    if beta == 0:
+        model.train()
+        logits = model(x + eta)
+        return F.cross_entropy(logits, y), logits
+    x_adv = l2_adversary(model, x, eta, epsilon, steps, generator)
+    model.train()
+    logits = model(x + eta)
+    robust = _kl_sum(logits, model(x_adv + eta)) / x.shape[0]
+    return F.cross_entropy(logits, y) + beta * robust, logits

@@ -1,0 +1,116 @@
+"""The training loop: TRADES + Gaussian noise (``trades.trades_loss``) with SGD and a
+step learning-rate schedule, on resized uint8 arrays held in device memory.
+
+Each epoch shuffles the training set, crops and flips every batch on the device, takes one
+optimizer step per batch, then reports the mean loss and accuracies under one noise draw on
+the training and test sets (as the original does) and on clean test images.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from linf_smoothing.data import random_crop_flip, to_float
+from linf_smoothing.trades import trades_loss
+
+METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy_noisy", "test_accuracy_noisy",
+                  "test_accuracy_clean", "seconds"]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    sigma: float
+    epsilon: float
+    beta: float
+    attack_steps: int
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    lr_milestones: tuple[int, ...]
+    lr_gamma: float
+    crop_padding: int
+    seed: int
+    mixed_precision: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' is CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but no CUDA device is visible: set device: auto or cpu")
+    return torch.device(name)
+
+
+def _batches(num: int, batch_size: int, order: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+    order = torch.arange(num) if order is None else order
+    for start in range(0, num, batch_size):
+        yield order[start:start + batch_size]
+
+
+def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, sigma: float,
+             batch_size: int, generator: torch.Generator | None = None) -> float:
+    """Accuracy of the base classifier on x + eta (one draw per image; sigma = 0 is clean)."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=images.device)
+    with torch.inference_mode():
+        for idx in _batches(len(images), batch_size):
+            x = to_float(images[idx])
+            if sigma > 0:
+                x = x + sigma * torch.randn(x.shape, device=x.device, generator=generator)
+            correct += (model(x).argmax(1) == labels[idx]).sum()
+    return correct.item() / len(images)
+
+
+def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.ndarray,
+          test_images: np.ndarray, test_labels: np.ndarray, settings: TrainSettings,
+          device: torch.device, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+    """Train ``model`` in place; return one metrics dict per epoch (METRIC_COLUMNS)."""
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator(device=device).manual_seed(settings.seed)
+    shuffle = torch.Generator().manual_seed(settings.seed)
+    model.to(device).to(memory_format=torch.channels_last)
+    x_train = torch.from_numpy(train_images).to(device)
+    y_train = torch.from_numpy(train_labels).to(device)
+    x_test = torch.from_numpy(test_images).to(device)
+    y_test = torch.from_numpy(test_labels).to(device)
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
+                                weight_decay=settings.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(settings.lr_milestones), settings.lr_gamma)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16,
+                              enabled=settings.mixed_precision and device.type == "cuda")
+    history = []
+    for epoch in range(settings.epochs):
+        start = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        loss_sum = torch.zeros((), device=device)
+        for idx in _batches(len(x_train), settings.batch_size, torch.randperm(len(x_train), generator=shuffle)):
+            x = random_crop_flip(to_float(x_train[idx.to(device)]), settings.crop_padding, generator)
+            x = x.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                loss, _ = trades_loss(model, x, y_train[idx.to(device)], settings.sigma, settings.epsilon,
+                                      settings.beta, settings.attack_steps, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(idx)
+        scheduler.step()
+        row = {
+            "epoch": epoch, "lr": lr,
+            "train_loss": loss_sum.item() / len(x_train),
+            "train_accuracy_noisy": accuracy(model, x_train, y_train, settings.sigma, settings.batch_size, generator),
+            "test_accuracy_noisy": accuracy(model, x_test, y_test, settings.sigma, settings.batch_size, generator),
+            "test_accuracy_clean": accuracy(model, x_test, y_test, 0.0, settings.batch_size),
+            "seconds": time.perf_counter() - start,
+        }
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+    return history
