@@ -1,6 +1,8 @@
 # Blum, Dick, Manoj, Zhang (2020): TRADES + Gaussian noise, randomized smoothing, l-inf
+import os
+
 # certificates at three image sizes. `snakemake all` builds the table and the figure.
-configfile: "config.yaml"
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 include: "rules/common.smk"

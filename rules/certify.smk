@@ -15,12 +15,14 @@ rule certify:
         gpu=1,
         runtime=48 * 60,
         mem_mb=8000,
+    conda:
+        "../envs/pipeline.yaml"
     log:
         log_path("certify", "{exp}"),
     benchmark:
         benchmark_path("certify", "{exp}")
     shell:
-        "python scripts/certify.py --model {input.model} --test-data {input.test}"
+        script("certify.py") + " --model {input.model} --test-data {input.test}"
         " --sigma {params.p[sigma]} --n0 {params.p[n0]} --n {params.p[n]} --alpha {params.p[alpha]}"
         " --batch-size {params.p[batch_size]} --variant {params.p[variant]} --skip {params.p[skip]}"
         " {params.p[max_images]} --seed {params.p[seed]} --device {params.device} --threads {threads}"

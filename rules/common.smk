@@ -8,10 +8,7 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-SRC = str(Path(workflow.basedir) / "src")
-sys.path.insert(0, SRC)
-# Jobs import the package from this checkout whichever environment runs them.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from linf_smoothing.bounds import max_certifiable_radius
 from linf_smoothing.config import ConfigError, experiment, experiment_training, validate_config
@@ -29,6 +26,18 @@ CHANNELS = {"cifar10": 3, "digits": 1}
 wildcard_constraints:
     exp="|".join(EXPERIMENTS),
     size=r"\d+",
+
+
+def script(name):
+    """Shell prefix that runs scripts/NAME with this checkout's package importable, whichever
+    environment (uv, conda) runs the job. Relative paths keep the command, and so Snakemake's
+    code-change trigger, the same wherever the checkout lives."""
+    root = os.path.relpath(workflow.basedir)
+    return f"PYTHONPATH={root}/src${{{{PYTHONPATH:+:$PYTHONPATH}}}} python {root}/scripts/{name}"
+
+
+def resize_inputs(wildcards):
+    return rules.download_cifar10.output if config["dataset"] == "cifar10" else []
 
 
 def log_path(rule_name, stem):

@@ -9,17 +9,15 @@ rule download_cifar10:
             name=[f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"],
         ),
     params:
-        root=f"{DATA}/cifar10",
+        root=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),
+    conda:
+        "../envs/pipeline.yaml"
     log:
         log_path("download_cifar10", "cifar10"),
     benchmark:
         benchmark_path("download_cifar10", "cifar10")
     shell:
-        "python scripts/download_cifar10.py --root {params.root} > {log} 2>&1"
-
-
-def resize_inputs(wildcards):
-    return rules.download_cifar10.output if config["dataset"] == "cifar10" else []
+        script("download_cifar10.py") + " --root {params.root} > {log} 2>&1"
 
 
 rule resize:
@@ -31,10 +29,12 @@ rule resize:
     params:
         dataset=config["dataset"],
         data_dir=DATA,
+    conda:
+        "../envs/pipeline.yaml"
     log:
         log_path("resize", f"{config['dataset']}_size{{size}}"),
     benchmark:
         benchmark_path("resize", f"{config['dataset']}_size{{size}}")
     shell:
-        "python scripts/resize.py --dataset {params.dataset} --data-dir {params.data_dir} --size {wildcards.size}"
+        script("resize.py") + " --dataset {params.dataset} --data-dir {params.data_dir} --size {wildcards.size}"
         " --train-out {output.train} --test-out {output.test} > {log} 2>&1"

@@ -16,12 +16,14 @@ rule train:
         gpu=1,
         runtime=48 * 60,
         mem_mb=16000,
+    conda:
+        "../envs/pipeline.yaml"
     log:
         log_path("train", "{exp}"),
     benchmark:
         benchmark_path("train", "{exp}")
     shell:
-        "python scripts/train.py --train-data {input.train} --test-data {input.test}"
+        script("train.py") + " --train-data {input.train} --test-data {input.test}"
         " --sigma {params.p[sigma]} --epsilon {params.p[epsilon]} --beta {params.p[beta]}"
         " --attack-steps {params.p[attack_steps]} --depth {params.p[depth]} --widths {params.p[widths]}"
         " --epochs {params.p[epochs]} --batch-size {params.p[batch_size]} --lr {params.p[lr]}"

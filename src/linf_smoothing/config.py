@@ -47,15 +47,19 @@ def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[
     certify = config["certify"]
     if certify["n0"] > certify["n"]:
         raise ConfigError(f"config key certify.n0: N0 = {certify['n0']} exceeds certify.n = {certify['n']}")
+    trainings = [("training", config["training"])] + [
+        (f"experiments[{i}].training", exp["training"])
+        for i, exp in enumerate(config["experiments"]) if "training" in exp]
+    for key, training in trainings:
+        depth = training.get("architecture", {}).get("depth")
+        if depth is not None and (depth - 2) % 6:
+            raise ConfigError(f"config key {key}.architecture.depth: {depth} is not of the form 6n + 2 "
+                              "(110 for ResNet-110)")
     for i, exp in enumerate(config["experiments"]):
         if exp["beta"] > 0 and exp["attack_steps"] == 0:
             raise ConfigError(
                 f"config key experiments[{i}].attack_steps: beta > 0 needs at least one attack step "
                 "(set beta: 0 for Gaussian augmentation)")
-        depth = experiment_training(config, exp["name"])["architecture"]["depth"]
-        if (depth - 2) % 6:
-            raise ConfigError(f"config key experiments[{i}] (training.architecture.depth): "
-                              f"depth {depth} is not of the form 6n + 2")
     return config
 
 

@@ -30,25 +30,25 @@ class DataError(RuntimeError):
 
 
 def download_cifar10(root: Path) -> Path:
-    """Download and extract CIFAR-10 into ``root`` (checksum-verified); return the batch folder.
+    """Download CIFAR-10 into ``root``, verify its md5 and extract it; return the batch folder.
 
-    An archive already at ``root/cifar-10-python.tar.gz`` is verified and used, which is how
-    an offline machine gets the data.
+    An archive already at ``root/cifar-10-python.tar.gz`` with the right checksum is used as
+    it is, which is how an offline machine gets the data.
     """
-    from torchvision.datasets.utils import check_integrity, download_and_extract_archive
+    from torchvision.datasets import utils
 
     root = Path(root)
     archive = root / CIFAR10_ARCHIVE
-    try:
-        download_and_extract_archive(CIFAR10_URL, str(root), filename=CIFAR10_ARCHIVE,
-                                     md5=CIFAR10_ARCHIVE_MD5)
-    except (OSError, RuntimeError) as exc:  # URLError is an OSError
-        raise DataError(
-            f"could not download CIFAR-10 ({exc}). On a machine without internet, copy "
-            f"{CIFAR10_ARCHIVE} (md5 {CIFAR10_ARCHIVE_MD5}, from {CIFAR10_URL}) to {archive} "
-            "and run again.") from exc
-    if not check_integrity(str(archive), CIFAR10_ARCHIVE_MD5):
-        raise DataError(f"{archive} is corrupt (md5 mismatch): delete it and run again.")
+    where = (f"copy {CIFAR10_ARCHIVE} (md5 {CIFAR10_ARCHIVE_MD5}, from {CIFAR10_URL}) to {archive} "
+             "and run again")
+    if not utils.check_integrity(str(archive), CIFAR10_ARCHIVE_MD5):
+        try:
+            utils.download_url(CIFAR10_URL, str(root), filename=CIFAR10_ARCHIVE, md5=CIFAR10_ARCHIVE_MD5)
+        except (OSError, RuntimeError) as exc:  # URLError is an OSError
+            raise DataError(f"could not download CIFAR-10 ({exc}): on a machine without internet, {where}.") from exc
+        if not utils.check_integrity(str(archive), CIFAR10_ARCHIVE_MD5):
+            raise DataError(f"{archive} fails its md5 check (corrupt or incomplete): delete it, then {where}.")
+    utils.extract_archive(str(archive), str(root))
     return root / CIFAR10_FOLDER
 
 

@@ -1,0 +1,85 @@
+"""Shared fixtures: the repository's paths and configurations, small CIFAR-10 batches in
+the real on-disk format, and tiny models."""
+from __future__ import annotations
+
+import copy
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_yaml(path: Path) -> dict:
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def merged(base: dict, overlay: dict) -> dict:
+    """Snakemake's overlay semantics: nested mappings merge, everything else is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+@pytest.fixture
+def paper_config() -> dict:
+    return load_yaml(ROOT / "config.yaml")
+
+
+@pytest.fixture
+def demo_config(paper_config) -> dict:
+    return merged(paper_config, load_yaml(ROOT / "profiles" / "demo" / "demo.yaml"))
+
+
+def write_cifar10_batches(folder: Path, per_batch: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Write data_batch_1..5 and test_batch in CIFAR-10's python-pickle format (rows of 3072
+    uint8 values, channel-major); return the concatenated train images and labels."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    train_images, train_labels = [], []
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=per_batch).tolist()
+        batch = {b"batch_label": name.encode(), b"labels": labels, b"data": data,
+                 b"filenames": [f"{name}_{i}.png".encode() for i in range(per_batch)]}
+        with open(folder / name, "wb") as handle:
+            pickle.dump(batch, handle)
+        if name != "test_batch":
+            train_images.append(data.reshape(-1, 3, 32, 32))
+            train_labels.extend(labels)
+    return np.concatenate(train_images), np.asarray(train_labels)
+
+
+class ConstantClassifier(torch.nn.Module):
+    """Always votes for one class, whatever the input."""
+
+    def __init__(self, label: int, num_classes: int = 10):
+        super().__init__()
+        self.label, self.num_classes = label, num_classes
+
+    def forward(self, x):
+        logits = torch.zeros(x.shape[0], self.num_classes, device=x.device)
+        logits[:, self.label] = 1.0
+        return logits
+
+
+class LinearClassifier(torch.nn.Module):
+    """Two classes split by the hyperplane w.x + b = 0: class 0 where w.x + b > 0. Its smoothed
+    probability of class 0 at x is Phi((w.x + b) / (sigma ||w||)) exactly."""
+
+    def __init__(self, w: torch.Tensor, b: float):
+        super().__init__()
+        self.w, self.b = w, b
+
+    def forward(self, x):
+        margin = x.flatten(1) @ self.w.flatten() + self.b
+        return torch.stack([margin, torch.zeros_like(margin)], dim=1)

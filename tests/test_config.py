@@ -1,0 +1,100 @@
+import copy
+
+import pytest
+
+from linf_smoothing.config import ConfigError, experiment_training, validate_config
+
+
+def test_paper_config_is_valid_and_is_the_papers(paper_config):
+    validate_config(paper_config)
+    experiments = {e["name"]: e for e in paper_config["experiments"]}
+    assert {n: (e["image_size"], e["sigma"], e["epsilon"], e["beta"], e["attack_steps"])
+            for n, e in experiments.items()} == {
+        "size32": (32, 0.12, 0.435, 6.0, 10),
+        "size48": (48, 0.18, 0.6525, 6.0, 10),
+        "size64": (64, 0.24, 0.87, 6.0, 10)}
+    # The table needs every test image at size 32; the figure every 20th at each size.
+    assert [experiments[n]["skip"] for n in ("size32", "size48", "size64")] == [1, 20, 20]
+    assert paper_config["analysis"]["figure_skip"] == 20
+    train = paper_config["training"]
+    assert train["architecture"] == {"depth": 110, "widths": [16, 32, 64]}
+    assert (train["epochs"], train["batch_size"], train["lr"], train["momentum"], train["weight_decay"]) == \
+        (55, 256, 0.1, 0.9, 1e-4)
+    assert (train["lr_milestones"], train["lr_gamma"], train["crop_padding"], train["seed"]) == ([50], 0.1, 4, 1)
+    certify = paper_config["certify"]
+    assert (certify["variant"], certify["n0"], certify["n"], certify["alpha"], certify["batch_size"]) == \
+        ("blum", 1000, 100_000, 0.001, 10_000)
+    assert paper_config["analysis"]["linf_threshold"] == pytest.approx(2 / 255, abs=1e-15)
+
+
+def test_demo_overlay_is_valid(demo_config):
+    validate_config(demo_config)
+    assert demo_config["dataset"] == "digits"
+
+
+def test_paper_sigma_and_epsilon_scale_with_size(paper_config, demo_config):
+    for config, channels in ((paper_config, 3), (demo_config, 1)):
+        for exp in config["experiments"]:
+            d = channels * exp["image_size"] ** 2
+            assert exp["epsilon"] / d ** 0.5 == pytest.approx(2 / 255, rel=2e-3)
+        ratios = {exp["sigma"] / exp["image_size"] for exp in config["experiments"]}
+        assert max(ratios) == pytest.approx(min(ratios))
+
+
+def test_experiment_training_overrides(paper_config):
+    paper_config["experiments"][0]["training"] = {"epochs": 3}
+    validate_config(paper_config)
+    assert experiment_training(paper_config, "size32")["epochs"] == 3
+    assert experiment_training(paper_config, "size48")["epochs"] == 55
+
+
+def test_gaussian_baseline_is_configuration_alone(paper_config):
+    paper_config["experiments"].append(
+        {"name": "size32_gaussian", "image_size": 32, "sigma": 0.12, "epsilon": 0.0, "beta": 0.0,
+         "attack_steps": 0, "skip": 1})
+    validate_config(paper_config)
+
+
+def _set(config, path, value):
+    target = config
+    for key in path[:-1]:
+        target = target[key]
+    if value is _DELETE:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+
+
+_DELETE = object()
+BAD = [
+    # (what is wrong, where, value, the key the message must name)
+    ("wrong type", ("certify", "n"), "many", "certify.n"),
+    ("unknown key", ("certify", "samples"), 10, "certify"),
+    ("sigma <= 0", ("experiments", 1, "sigma"), 0.0, "experiments[1].sigma"),
+    ("negative sigma", ("experiments", 0, "sigma"), -0.1, "experiments[0].sigma"),
+    ("N0 > N", ("certify", "n0"), 200_000, "certify.n0"),
+    ("alpha = 0", ("certify", "alpha"), 0.0, "certify.alpha"),
+    ("alpha = 1", ("certify", "alpha"), 1.0, "certify.alpha"),
+    ("unknown dataset", ("dataset",), "imagenet", "dataset"),
+    ("duplicate names", ("experiments", 2, "name"), "size32", "experiments[2].name"),
+    ("empty experiment list", ("experiments",), [], "experiments"),
+    ("batch <= 0", ("training", "batch_size"), 0, "training.batch_size"),
+    ("certify batch <= 0", ("certify", "batch_size"), -5, "certify.batch_size"),
+    ("missing required key", ("certify", "alpha"), _DELETE, "certify"),
+    ("missing experiment key", ("experiments", 0, "epsilon"), _DELETE, "experiments[0]"),
+    ("bad depth", ("training", "architecture", "depth"), 100, "training.architecture.depth"),
+    ("beta without attack", ("experiments", 0, "attack_steps"), 0, "experiments[0].attack_steps"),
+    ("unknown variant", ("certify", "variant"), "salman", "certify.variant"),
+    ("unknown device", ("device",), "tpu", "device"),
+]
+
+
+@pytest.mark.parametrize("what, path, value, key", BAD, ids=[b[0] for b in BAD])
+def test_bad_config_names_the_key(paper_config, what, path, value, key):
+    bad = copy.deepcopy(paper_config)
+    _set(bad, path, value)
+    with pytest.raises(ConfigError) as error:
+        validate_config(bad)
+    message = str(error.value)
+    assert "\n" not in message
+    assert f"config key {key}" in message
