@@ -72,7 +72,7 @@ def read_certification(path: Path) -> pd.DataFrame:
     missing = [c for c in CERTIFY_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path} is not a certification file: columns {missing} are missing")
-    if frame["time"].dtype == object:
+    if not pd.api.types.is_numeric_dtype(frame["time"]):
         frame["time"] = pd.to_timedelta(frame["time"]).dt.total_seconds()
     frame["correct"] = frame["correct"].astype(int)
     return frame

@@ -1,0 +1,85 @@
+"""The analysis gives the paper's numbers from the paper's own certification files."""
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from linf_smoothing.analysis import benchmark_table, certified_accuracy, every_nth, summarize, vary_dim_figure
+from linf_smoothing.results import read_certification
+from conftest import ROOT
+
+ORIGINAL = ROOT / "tests" / "data" / "original"
+FILES = {
+    "size32_full": "output_noise12_size32_l2trades0435_beta6_full",
+    "size32": "output_noise12_size32_l2trades0435_beta6",
+    "size48": "output_noise18_size48_l2trades06525_beta6",
+    "size64": "output_noise24_size64_l2trades087_beta6",
+}
+PUBLISHED = {  # PAPER.md: images, natural, certified at 2/255, abstentions
+    "size32_full": (10000, 0.7884, 0.6255, 30),
+    "size32": (500, 0.780, 0.622, 1),
+    "size48": (500, 0.770, 0.586, 0),
+    "size64": (500, 0.756, 0.596, 0),
+}
+
+
+@pytest.mark.parametrize("label", FILES)
+def test_reproduces_the_published_numbers(label):
+    row = summarize(label, read_certification(ORIGINAL / FILES[label]), 2 / 255)
+    assert (row["images"], row["natural_accuracy"], row["certified_accuracy"], row["abstentions"]) == \
+        pytest.approx(PUBLISHED[label], abs=1e-9)
+
+
+def test_certified_accuracy_is_natural_at_zero_and_zero_past_the_ceiling():
+    frame = read_certification(ORIGINAL / FILES["size32_full"])
+    curve = certified_accuracy(frame, [0.0, 2 / 255, 0.00826, 0.01])
+    assert curve[0] == pytest.approx(0.7884) and curve[1] == pytest.approx(0.6255)
+    assert curve[2] == curve[3] == 0.0
+    assert np.all(np.diff(certified_accuracy(frame, np.linspace(0, 0.01, 101))) <= 0)
+
+
+def test_every_nth_selects_the_figure_subset():
+    frame = read_certification(ORIGINAL / FILES["size32_full"])
+    subset = every_nth(frame, 20)
+    assert len(subset) == 500 and (subset["idx"] % 20 == 0).all()
+
+
+def test_table_has_runs_then_published_rows():
+    table = benchmark_table({"a": read_certification(ORIGINAL / FILES["size32"])}, 2 / 255)
+    assert list(table["source"]) == ["run"] + ["published"] * 7
+    assert table.iloc[1]["certified_accuracy"] == pytest.approx(0.626)
+    assert table.iloc[1]["natural_accuracy"] == pytest.approx(0.787)
+
+
+def test_vary_dim_figure_draws_one_curve_per_run_and_the_marks(tmp_path):
+    runs = {label: read_certification(ORIGINAL / FILES[label]) for label in ("size32", "size48", "size64")}
+    radii = np.linspace(0, 0.01, 201)
+    paths = [tmp_path / "f.png", tmp_path / "f.pdf"]
+    fig = vary_dim_figure(runs, radii, 2 / 255, [0.008252], "CIFAR-10, ResNet110", paths)
+    ax = fig.axes[0]
+    curves = [line for line in ax.lines if len(line.get_xdata()) == len(radii)]
+    assert [line.get_label() for line in curves] == ["size32", "size48", "size64"]
+    marks = sorted(float(line.get_xdata()[0]) for line in ax.lines if line not in curves)
+    assert marks == pytest.approx([2 / 255, 0.008252])
+    assert ax.get_xlim() == (0.0, 0.01) and ax.get_ylim() == (0.0, 1.0)
+    assert ax.get_title() == "CIFAR-10, ResNet110"
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[1].read_bytes()[:4] == b"%PDF"
+    np.testing.assert_allclose(curves[0].get_ydata(), certified_accuracy(runs["size32"], radii))
+
+
+def test_analyze_script_on_the_originals_files(tmp_path):
+    runs = [f"{label}={ORIGINAL / name}" for label, name in FILES.items()]
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "analyze.py"), *runs, "--outdir", str(tmp_path),
+                    "--ceiling", "0.008252"], check=True, capture_output=True)
+    table = pd.read_csv(tmp_path / "benchmark.csv")
+    assert {"label", "images", "natural_accuracy", "certified_accuracy", "abstentions"} <= set(table.columns)
+    ours = table[table["source"] == "run"].set_index("label")
+    for label, (images, natural, certified, abstentions) in PUBLISHED.items():
+        assert (ours.loc[label, "images"], ours.loc[label, "abstentions"]) == (images, abstentions)
+        assert ours.loc[label, "natural_accuracy"] == pytest.approx(natural)
+        assert ours.loc[label, "certified_accuracy"] == pytest.approx(certified)
+    for name in ("benchmark.md", "benchmark.tex", "vary_dim.png", "vary_dim.pdf"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert "\\toprule" in (tmp_path / "benchmark.tex").read_text()

@@ -1,0 +1,118 @@
+"""Randomized smoothing: known answers, the statistical guarantee, and the sampling path."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import norm
+
+from linf_smoothing.bounds import clopper_pearson, max_certifiable_radius
+from linf_smoothing.models import cifar_resnet
+from linf_smoothing.smoothing import ABSTAIN, certify, predict, sample_counts
+from conftest import ConstantClassifier, LinearClassifier
+
+PAPER_PAIRS = [(0.12, 32), (0.18, 48), (0.24, 64)]
+
+
+def test_clopper_pearson_all_votes_gives_alpha_to_the_one_over_n():
+    lower, upper = clopper_pearson(100_000, 100_000, 0.001)
+    assert lower == pytest.approx(0.001 ** (1 / 100_000), rel=1e-12) and upper == 1.0
+    lower, upper = clopper_pearson(0, 100_000, 0.001)
+    assert lower == 0.0 and upper == pytest.approx(1 - 0.001 ** (1 / 100_000), rel=1e-9)
+
+
+@pytest.mark.parametrize("sigma, size", PAPER_PAIRS)
+def test_ceiling_formula_is_the_papers_0_008252(sigma, size):
+    assert max_certifiable_radius(sigma, 100_000, 0.001, 3 * size * size) == pytest.approx(0.008252, abs=5e-7)
+
+
+@pytest.mark.parametrize("variant", ["blum", "cohen"])
+@pytest.mark.parametrize("sigma, size", PAPER_PAIRS)
+def test_constant_classifier_is_certified_at_the_ceiling(sigma, size, variant):
+    """All N = 100,000 samples vote for one class: the l-inf radius is 0.008252 at each paper size."""
+    x = torch.rand(3, size, size)
+    cert = certify(ConstantClassifier(4), x, sigma, n0=1000, n=100_000, alpha=0.001, batch_size=5000,
+                   num_classes=10, variant=variant, generator=torch.Generator().manual_seed(0))
+    assert cert.predict == 4 and cert.count_a == 100_000
+    assert round(cert.radius_linf, 6) == 0.008252
+    assert cert.radius_l2 == pytest.approx(cert.radius_linf * math.sqrt(3 * size * size))
+
+
+def linear_setup(true_radius: float, sigma: float, dim: int = 16, seed: int = 0):
+    """A linear classifier and a point x whose distance to the boundary is true_radius."""
+    gen = torch.Generator().manual_seed(seed)
+    w = torch.randn(dim, generator=gen)
+    x = torch.rand(1, 4, dim // 4, generator=gen)
+    b = true_radius * w.norm().item() - float(x.flatten() @ w)
+    return LinearClassifier(w, b), x
+
+
+@pytest.mark.parametrize("variant", ["blum", "cohen"])
+def test_linear_classifier_certificate_is_sound_and_tight(variant):
+    """g's exact l2 robust radius at x is |w.x + b| / ||w||. The certificate may exceed it
+    only with probability alpha; on average it stays close below it."""
+    sigma, true_radius, alpha, runs = 0.5, 0.64, 0.05, 400
+    model, x = linear_setup(true_radius, sigma)
+    p_a = norm.cdf(true_radius / sigma)
+    radii = []
+    for run in range(runs):
+        cert = certify(model, x, sigma, n0=50, n=1000, alpha=alpha, batch_size=1050, num_classes=2,
+                       variant=variant, generator=torch.Generator().manual_seed(run))
+        assert cert.predict in (0, ABSTAIN)
+        radii.append(cert.radius_l2)
+    radii = np.array(radii)
+    too_large = np.mean(radii > true_radius)
+    assert too_large <= alpha + 2.5 * math.sqrt(alpha * (1 - alpha) / runs)
+    assert 0.85 * true_radius < radii.mean() < true_radius
+    # With N samples, the expected lower bound sits about 1.645 standard errors below pA.
+    expected = sigma * norm.ppf(p_a - norm.ppf(1 - alpha) * math.sqrt(p_a * (1 - p_a) / 1000))
+    assert radii.mean() == pytest.approx(expected, rel=0.05)
+
+
+def plain_counts(model, x, sigma, num, batch_size, num_classes, generator):
+    """Cohen et al.'s structure: per batch, fresh noise; then one image at a time on the host."""
+    counts = np.zeros(num_classes, dtype=np.int64)
+    remaining = num
+    while remaining:
+        this = min(batch_size, remaining)
+        noise = torch.empty((this, *x.shape)).normal_(0.0, sigma, generator=generator)
+        for i in range(this):
+            with torch.no_grad():
+                counts[int(model((x + noise[i]).unsqueeze(0)).argmax(1))] += 1
+        remaining -= this
+    return counts
+
+
+def test_sampling_counts_equal_a_plain_per_sample_loop():
+    torch.manual_seed(0)
+    model = cifar_resnet(8, (4, 8, 8)).eval()
+    x = torch.rand(3, 8, 8)
+    for num, batch_size in ((300, 64), (64, 64), (10, 64)):
+        fast = sample_counts(model, x, 0.3, num, batch_size, 10, torch.Generator().manual_seed(7))
+        plain = plain_counts(model, x, 0.3, num, batch_size, 10, torch.Generator().manual_seed(7))
+        assert fast.sum() == num
+        assert np.array_equal(fast, plain)
+
+
+def test_predict_returns_the_class_or_abstains():
+    x = torch.rand(1, 4, 4)
+    assert predict(ConstantClassifier(3), x, 0.5, 100, 0.001, 50, 10) == 3
+    # On the decision boundary both classes get about half the votes: abstain.
+    model, x = linear_setup(0.0, 0.5)
+    assert predict(model, x, 0.5, 1000, 0.001, 500, 2, torch.Generator().manual_seed(0)) == ABSTAIN
+
+
+def test_certify_abstains_on_a_near_tie():
+    model, x = linear_setup(0.001, 0.5)
+    for variant in ("blum", "cohen"):
+        cert = certify(model, x, 0.5, 100, 1000, 0.001, 500, 2, variant, torch.Generator().manual_seed(1))
+        assert cert.predict == ABSTAIN and cert.radius_linf == 0.0
+
+
+def test_certify_is_repeatable_with_a_seed():
+    torch.manual_seed(0)
+    model = cifar_resnet(8, (4, 8, 8)).eval()
+    x = torch.rand(3, 8, 8)
+    runs = [certify(model, x, 0.25, 50, 500, 0.001, 128, 10, "blum", torch.Generator().manual_seed(11))
+            for _ in range(2)]
+    assert runs[0] == runs[1]

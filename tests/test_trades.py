@@ -1,0 +1,117 @@
+"""The TRADES + noise loss, point by point against PAPER.md."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from linf_smoothing.models import cifar_resnet
+from linf_smoothing.trades import l2_adversary, trades_loss
+
+
+class Recorder(torch.nn.Module):
+    """Wraps a model and keeps every input it is called on."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.inputs = model, []
+
+    def forward(self, x):
+        self.inputs.append(x.detach().clone())
+        return self.model(x)
+
+
+@pytest.fixture
+def batch():
+    torch.manual_seed(0)
+    x = torch.rand(8, 3, 12, 12)
+    y = torch.randint(0, 10, (8,))
+    return x, y
+
+
+def small_model():
+    torch.manual_seed(1)
+    return cifar_resnet(8, (8, 8, 16))
+
+
+def test_adversary_stays_in_the_ball_and_the_box(batch):
+    x, _ = batch
+    model = small_model()
+    eta = 0.25 * torch.randn_like(x)
+    for epsilon in (0.05, 0.5, 3.0):
+        x_adv = l2_adversary(model, x, eta, epsilon, steps=5, generator=torch.Generator().manual_seed(0))
+        assert x_adv.min() >= 0 and x_adv.max() <= 1
+        assert ((x_adv - x).flatten(1).norm(dim=1) <= epsilon * (1 + 1e-6)).all()
+
+
+def test_adversary_raises_the_kl_above_a_random_perturbation(batch):
+    x, _ = batch
+    model = small_model().eval()
+    eta = 0.1 * torch.randn_like(x)
+    epsilon = 0.5
+    x_adv = l2_adversary(model, x, eta, epsilon, steps=10, generator=torch.Generator().manual_seed(0))
+    random = torch.randn_like(x)
+    x_rand = (x + epsilon * random / random.flatten(1).norm(dim=1).view(-1, 1, 1, 1)).clamp(0, 1)
+
+    def kl(x_other):
+        with torch.no_grad():
+            return F.kl_div(F.log_softmax(model(x_other + eta), 1), F.softmax(model(x + eta), 1),
+                            reduction="none").sum(1)
+
+    assert (kl(x_adv) > kl(x_rand)).all()
+
+
+def test_attack_leaves_batchnorm_statistics_and_mode_alone(batch):
+    x, _ = batch
+    model = small_model().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    l2_adversary(model, x, 0.1 * torch.randn_like(x), 0.5, steps=3)
+    assert model.training
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_beta_zero_is_exactly_the_noisy_cross_entropy(batch):
+    x, y = batch
+    model = small_model()
+    eta = 0.12 * torch.randn_like(x)
+    loss, logits = trades_loss(model, x, y, sigma=0.12, epsilon=0.5, beta=0.0, steps=10, eta=eta)
+    model.train()
+    assert torch.equal(loss, F.cross_entropy(model(x + eta), y))
+    assert torch.equal(logits, model(x + eta))
+
+
+def test_one_noise_draw_reaches_every_forward_pass(batch):
+    """Every input the model sees is (x, an attack iterate, or x_adv) + the same eta."""
+    x, y = batch
+    sigma, epsilon, steps = 40.0, 0.5, 4  # huge noise: any other draw would stand out
+    recorder = Recorder(small_model())
+    trades_loss(recorder, x, y, sigma, epsilon, beta=6.0, steps=steps, generator=torch.Generator().manual_seed(3))
+    eta = sigma * torch.randn(x.shape, generator=torch.Generator().manual_seed(3))  # the loss's first draw
+    assert len(recorder.inputs) == 1 + steps + 2
+    for seen in recorder.inputs:
+        image = seen - eta
+        assert image.min() > -0.01 and image.max() < 1.01
+        assert ((image - x).flatten(1).norm(dim=1) <= epsilon + 0.01).all()
+    assert torch.allclose(recorder.inputs[0], x + eta)   # natural side of the attack
+    assert torch.allclose(recorder.inputs[-2], x + eta)  # natural side of the outer loss
+
+
+def test_loss_is_ce_plus_beta_mean_kl_with_natural_side_attached(batch):
+    x, y = batch
+    model = small_model()
+    beta, eta = 6.0, 0.12 * torch.randn_like(x)
+    loss, _ = trades_loss(model, x, y, 0.12, 0.5, beta, 3, generator=torch.Generator().manual_seed(5), eta=eta)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+
+    model.load_state_dict(small_model().state_dict())  # the BatchNorm statistics before the loss
+    x_adv = l2_adversary(model, x, eta, 0.5, 3, torch.Generator().manual_seed(5))
+    model.train()
+    natural = model(x + eta)
+    kl = F.kl_div(F.log_softmax(model(x_adv + eta), 1), F.softmax(natural, 1), reduction="sum") / len(x)
+    expected = F.cross_entropy(natural, y) + beta * kl
+    assert torch.allclose(loss, expected, atol=1e-6)
+    for got, want in zip(grads, torch.autograd.grad(expected, list(model.parameters()))):
+        assert torch.allclose(got, want, atol=1e-5)
+    detached = F.kl_div(F.log_softmax(model(x_adv + eta), 1), F.softmax(natural.detach(), 1), reduction="sum")
+    stops = torch.autograd.grad(F.cross_entropy(model(x + eta), y) + beta * detached / len(x),
+                                list(model.parameters()))
+    assert any(not torch.allclose(a, b, atol=1e-5) for a, b in zip(grads, stops))
