@@ -14,6 +14,7 @@ import torch
 
 from linf_smoothing import cli
 from linf_smoothing.data import read_split, to_float
+from linf_smoothing.models import memory_format_for
 from linf_smoothing.results import CertificationWriter, load_model
 from linf_smoothing.bounds import max_certifiable_radius
 from linf_smoothing.smoothing import ABSTAIN, VARIANTS, certify
@@ -43,7 +44,7 @@ def main() -> None:
 
     device = cli.device_from_arguments(args)
     model, meta = load_model(args.model, device)
-    model = model.to(memory_format=torch.channels_last)
+    model = model.to(memory_format=memory_format_for(device))
     if abs(meta["sigma"] - args.sigma) > 1e-12:
         log.warning("certifying at sigma %g a model trained at sigma %g", args.sigma, meta["sigma"])
     images, labels = read_split(args.test_data)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from linf_smoothing.data import random_crop_flip, to_float
+from linf_smoothing.models import memory_format_for
 from linf_smoothing.trades import trades_loss
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy_noisy", "test_accuracy_noisy",
@@ -75,7 +76,8 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
     torch.manual_seed(settings.seed)
     generator = torch.Generator(device=device).manual_seed(settings.seed)
     shuffle = torch.Generator().manual_seed(settings.seed)
-    model.to(device).to(memory_format=torch.channels_last)
+    memory_format = memory_format_for(device)
+    model.to(device).to(memory_format=memory_format)
     x_train = torch.from_numpy(train_images).to(device)
     y_train = torch.from_numpy(train_labels).to(device)
     x_test = torch.from_numpy(test_images).to(device)
@@ -93,7 +95,7 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
         loss_sum = torch.zeros((), device=device)
         for idx in _batches(len(x_train), settings.batch_size, torch.randperm(len(x_train), generator=shuffle)):
             x = random_crop_flip(to_float(x_train[idx.to(device)]), settings.crop_padding, generator)
-            x = x.contiguous(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=memory_format)
             with autocast:
                 loss, _ = trades_loss(model, x, y_train[idx.to(device)], settings.sigma, settings.epsilon,
                                       settings.beta, settings.attack_steps, generator)

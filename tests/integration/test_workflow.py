@@ -1,0 +1,143 @@
+"""The real Snakemake workflow on a tiny configuration, end to end, then its incremental
+behaviour checked with dry runs."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import ROOT, write_cifar10_batches
+
+pytestmark = pytest.mark.integration
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+
+TINY = {
+    "dataset": "digits", "results_dir": "results", "device": "cpu",
+    "training": {"architecture": {"depth": 8, "widths": [4, 8, 8]}, "epochs": 2, "batch_size": 128,
+                 "lr_milestones": [1], "crop_padding": 1},
+    "certify": {"n0": 20, "n": 100, "alpha": 0.01, "batch_size": 120},
+    "experiments": [
+        {"name": "tiny8", "image_size": 8, "sigma": 0.25, "epsilon": 0.0627, "beta": 6.0, "attack_steps": 1,
+         "skip": 3, "max_images": 30},
+        {"name": "tiny12", "image_size": 12, "sigma": 0.375, "epsilon": 0.0941, "beta": 6.0, "attack_steps": 1,
+         "skip": 3, "max_images": 30},
+    ],
+    "analysis": {"radius_max": 0.1, "figure_skip": 1, "figure_title": "tiny"},
+}
+
+
+def snakemake(workdir: Path, *args: str, overlay: dict | None = None, check: bool = True):
+    config = workdir / "overlay.yaml"
+    config.write_text(yaml.safe_dump(TINY if overlay is None else overlay))
+    result = subprocess.run([*SNAKEMAKE, "-d", str(workdir), "--configfile", str(config), "--cores", "2", *args],
+                            capture_output=True, text=True)
+    if check and result.returncode:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def planned_jobs(result) -> list[tuple[str, str]]:
+    """(rule, experiment or '') for each job a dry run plans, 'all' left out."""
+    jobs = []
+    for block in re.split(r"\n(?=\[|rule |localrule )", result.stdout):
+        match = re.match(r"(?:\[.*\]\n)?(?:local)?rule (\w+):", block)
+        if match and match.group(1) != "all":
+            exp = re.search(r"wildcards: .*?exp=([\w.-]+)", block)
+            jobs.append((match.group(1), exp.group(1) if exp else ""))
+    return sorted(jobs)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    snakemake(workdir, "all")
+    return workdir
+
+
+def test_outputs_and_their_contents(finished):
+    results = finished / "results"
+    table = pd.read_csv(results / "tables" / "benchmark.csv")
+    runs = table[table["source"] == "run"]
+    assert list(runs["label"]) == ["tiny8", "tiny12"] and list(runs["images"]) == [30, 30]
+    assert (runs["certified_accuracy"] <= runs["natural_accuracy"]).all()
+    assert (table["source"] == "published").sum() == 7
+    for exp in ("tiny8", "tiny12"):
+        cert = pd.read_csv(results / "certify" / f"{exp}.tsv", sep="\t")
+        assert list(cert.columns[:6]) == ["idx", "label", "predict", "radius", "correct", "time"]
+        assert list(cert["idx"]) == list(range(0, 90, 3))
+        certified = cert[cert["predict"] >= 0]
+        size = 8 if exp == "tiny8" else 12
+        np.testing.assert_allclose(certified["radius"], certified["radius_l2"] / size, rtol=1e-12)
+        epochs = pd.read_csv(results / "models" / exp / "epochs.tsv", sep="\t")
+        assert list(epochs["epoch"]) == [0, 1] and list(epochs["lr"]) == pytest.approx([0.1, 0.01])
+        for rule in ("train", "certify"):
+            assert (results / "logs" / rule / f"{exp}.log").read_text().strip().splitlines()[-1]
+            assert (results / "benchmarks" / rule / f"{exp}.tsv").exists()
+    for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
+        assert (results / "figures" / f"vary_dim.{ext}").read_bytes()[:4] == magic
+    assert "\\toprule" in (results / "tables" / "benchmark.tex").read_text()
+    assert not list(results.rglob("*.tmp"))
+
+
+def test_a_second_run_has_nothing_to_do(finished):
+    result = snakemake(finished, "-n", "all")
+    assert planned_jobs(result) == []
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_deleting_the_figure_reruns_only_the_plot(finished):
+    (finished / "results" / "figures" / "vary_dim.png").unlink()
+    try:
+        assert planned_jobs(snakemake(finished, "-n", "all")) == [("vary_dim_figure", "")]
+    finally:
+        snakemake(finished, "all")
+
+
+def test_changing_one_sigma_reruns_that_experiment_and_the_analysis(finished):
+    overlay = yaml.safe_load(yaml.safe_dump(TINY))
+    overlay["experiments"][1]["sigma"] = 0.4
+    assert planned_jobs(snakemake(finished, "-n", "all", overlay=overlay)) == sorted([
+        ("train", "tiny12"), ("certify", "tiny12"), ("benchmark_table", ""), ("vary_dim_figure", "")])
+
+
+def test_a_bad_config_stops_before_any_job(tmp_path):
+    overlay = yaml.safe_load(yaml.safe_dump(TINY))
+    overlay["certify"]["alpha"] = 1.5
+    result = snakemake(tmp_path, "all", overlay=overlay, check=False)
+    assert result.returncode != 0
+    assert "config key certify.alpha: 1.5 is greater than or equal to the maximum of 1" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_cifar10_path_resizes_the_pickled_batches(tmp_path):
+    write_cifar10_batches(tmp_path / "data" / "cifar10" / "cifar-10-batches-py", per_batch=5)
+    overlay = dict(TINY, dataset="cifar10", data_dir="data")
+    snakemake(tmp_path, "results/data/cifar10/size48/train.npz", overlay=overlay)
+    with np.load(tmp_path / "results/data/cifar10/size48/train.npz") as split:
+        assert split["images"].shape == (25, 3, 48, 48) and split["labels"].shape == (25,)
+    assert "download" not in (tmp_path / "results/logs").iterdir().__next__().name
+
+
+def test_paper_dag_dry_run_shows_the_papers_jobs(tmp_path):
+    result = subprocess.run([*SNAKEMAKE, "-d", str(tmp_path), "-n", "-p", "all"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    jobs = planned_jobs(result)
+    assert [r for r, _ in jobs].count("download_cifar10") == 1
+    for rule in ("train", "certify"):
+        assert sorted(e for r, e in jobs if r == rule) == ["size32", "size48", "size64"]
+    assert [r for r, _ in jobs].count("resize") == 3
+    assert [r for r, _ in jobs].count("benchmark_table") == [r for r, _ in jobs].count("vary_dim_figure") == 1
+    out = result.stdout
+    for sigma, epsilon, size in (("0.12", "0.435", 32), ("0.18", "0.6525", 48), ("0.24", "0.87", 64)):
+        assert f"--sigma {sigma} --epsilon {epsilon} --beta 6.0 --attack-steps 10 --depth 110" in out
+        assert f"--size {size}" in out
+    assert "--epochs 55 --batch-size 256 --lr 0.1 --momentum 0.9 --weight-decay 0.0001 --lr-milestones 50" in out
+    assert "--n0 1000 --n 100000 --alpha 0.001 --batch-size 10000 --variant blum --skip 1" in out
+    assert "--ceiling 0.008252" in out
