@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import pandas as pd
+import torch
 
 from linf_smoothing import cli
 from linf_smoothing.data import read_split
@@ -50,6 +51,7 @@ def main() -> None:
         weight_decay=args.weight_decay, lr_milestones=tuple(args.lr_milestones), lr_gamma=args.lr_gamma,
         crop_padding=args.crop_padding, seed=args.seed, mixed_precision=args.mixed_precision)
     architecture = {"depth": args.depth, "widths": list(args.widths)}
+    torch.manual_seed(args.seed)  # the initial weights come from torch's global generator
     model = cifar_resnet(**architecture, in_channels=train_x.shape[1], num_classes=num_classes)
     log.info("%d train / %d test images of %s on %s; %d parameters; %s", len(train_x), len(test_x),
              "x".join(map(str, train_x.shape[1:])), device, sum(p.numel() for p in model.parameters()), settings)

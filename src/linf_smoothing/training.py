@@ -72,8 +72,11 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
 def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.ndarray,
           test_images: np.ndarray, test_labels: np.ndarray, settings: TrainSettings,
           device: torch.device, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
-    """Train ``model`` in place; return one metrics dict per epoch (METRIC_COLUMNS)."""
-    torch.manual_seed(settings.seed)
+    """Train ``model`` in place; return one metrics dict per epoch (METRIC_COLUMNS).
+
+    Every random draw (shuffling, crops and flips, noise, the attack's start) comes from
+    generators seeded with ``settings.seed``, so the same initial model gives the same run.
+    """
     generator = torch.Generator(device=device).manual_seed(settings.seed)
     shuffle = torch.Generator().manual_seed(settings.seed)
     memory_format = memory_format_for(device)

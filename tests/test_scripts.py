@@ -1,0 +1,77 @@
+"""The command-line scripts: --help everywhere, and a certification run is repeatable."""
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from linf_smoothing.data import save_split
+from linf_smoothing.models import cifar_resnet
+from linf_smoothing.results import save_checkpoint
+from conftest import ROOT
+from linf_smoothing.training import train
+from test_training import settings, tiny_data
+
+SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_help(script):
+    result = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def run_certify(tmp_path, out, *extra):
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "certify.py"), "--model", str(tmp_path / "m.pt"),
+                    "--test-data", str(tmp_path / "test.npz"), "--sigma", "1.0", "--n0", "20", "--n", "200",
+                    "--alpha", "0.001", "--batch-size", "64", "--device", "cpu", "--out", str(out), *extra],
+                   check=True, capture_output=True)
+    return pd.read_csv(out, sep="\t")
+
+
+def test_certification_is_repeatable_and_subsets_agree(tmp_path):
+    images, labels = tiny_data(12)
+    save_split(tmp_path / "test.npz", images, labels)
+    torch.manual_seed(0)
+    model = cifar_resnet(8, (4, 8, 8), in_channels=1, num_classes=2)
+    train(model, *tiny_data(64), images, labels, settings(epochs=2), torch.device("cpu"))
+    save_checkpoint(tmp_path / "m.pt", model,
+                    {"architecture": {"depth": 8, "widths": [4, 8, 8]}, "in_channels": 1, "num_classes": 2,
+                     "image_size": 6, "sigma": 0.25, "epochs": 0})
+    first = run_certify(tmp_path, tmp_path / "a.tsv").drop(columns="time")
+    second = run_certify(tmp_path, tmp_path / "b.tsv").drop(columns="time")
+    pd.testing.assert_frame_equal(first, second)
+    every_third = run_certify(tmp_path, tmp_path / "c.tsv", "--skip", "3").drop(columns="time")
+    pd.testing.assert_frame_equal(every_third.reset_index(drop=True),
+                                  first[first["idx"] % 3 == 0].reset_index(drop=True))
+    assert first["count_a"].nunique() > 1  # the votes vary, so a different seed must show
+    other_seed = run_certify(tmp_path, tmp_path / "d.tsv", "--seed", "5").drop(columns="time")
+    assert not other_seed["count_a"].equals(first["count_a"])
+
+
+def test_a_user_error_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "certify.py"), "--model", str(tmp_path / "no.pt"),
+                             "--test-data", "x.npz", "--sigma", "1.0", "--n0", "1", "--n", "2", "--alpha", "0.1",
+                             "--batch-size", "2", "--out", str(tmp_path / "o.tsv")], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "no.pt is missing: run the train rule" in result.stderr
+    assert not (tmp_path / "o.tsv").exists()
+
+
+def test_training_script_is_repeatable(tmp_path):
+    images, labels = tiny_data(40)
+    save_split(tmp_path / "train.npz", images, labels)
+    checkpoints = []
+    for run in ("a", "b"):
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--train-data", str(tmp_path / "train.npz"),
+                        "--test-data", str(tmp_path / "train.npz"), "--sigma", "0.25", "--epsilon", "0.1",
+                        "--beta", "6", "--attack-steps", "2", "--depth", "8", "--widths", "4", "8", "8",
+                        "--epochs", "1", "--batch-size", "16", "--lr", "0.1", "--momentum", "0.9",
+                        "--weight-decay", "1e-4", "--lr-gamma", "0.1", "--crop-padding", "1", "--seed", "3",
+                        "--device", "cpu", "--model-out", str(tmp_path / f"{run}.pt"),
+                        "--metrics-out", str(tmp_path / f"{run}.tsv")], check=True, capture_output=True)
+        checkpoints.append(torch.load(tmp_path / f"{run}.pt", weights_only=True)["state_dict"])
+    for key in checkpoints[0]:
+        assert torch.equal(checkpoints[0][key], checkpoints[1][key]), key
