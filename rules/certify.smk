@@ -25,5 +25,6 @@ rule certify:
         script("certify.py") + " --model {input.model} --test-data {input.test}"
         " --sigma {params.p[sigma]} --n0 {params.p[n0]} --n {params.p[n]} --alpha {params.p[alpha]}"
         " --batch-size {params.p[batch_size]} --variant {params.p[variant]} --skip {params.p[skip]}"
-        " {params.p[max_images]} --seed {params.p[seed]} --device {params.device} --threads {threads}"
+        " {params.p[max_images]} --seed {params.p[seed]} {params.p[compile]} {params.p[mixed_precision]}"
+        " --device {params.device} --threads {threads}"
         " --out {output} > {log} 2>&1"

@@ -95,8 +95,11 @@ def train_params(wildcards):
 def certify_params(wildcards):
     exp = experiment(config, wildcards.exp)
     max_images = exp.get("max_images")
-    return dict(config["certify"], sigma=exp["sigma"], skip=exp["skip"],
-                max_images=f"--max-images {max_images}" if max_images else "")
+    c = config["certify"]
+    return dict(c, sigma=exp["sigma"], skip=exp["skip"],
+                max_images=f"--max-images {max_images}" if max_images else "",
+                compile="--compile" if c["compile"] else "",
+                mixed_precision="--mixed-precision" if c["mixed_precision"] else "")
 
 
 def largest_certifiable_radii():

@@ -14,7 +14,7 @@ import torch
 
 from linf_smoothing import cli
 from linf_smoothing.data import read_split, to_float
-from linf_smoothing.models import memory_format_for
+from linf_smoothing.models import inference_model
 from linf_smoothing.results import CertificationWriter, load_model
 from linf_smoothing.bounds import max_certifiable_radius
 from linf_smoothing.smoothing import ABSTAIN, VARIANTS, certify
@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--skip", type=int, default=1, help="certify images with idx %% skip == 0")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (pays on long runs)")
+    parser.add_argument("--mixed-precision", action="store_true", help="bf16 autocast on CUDA")
     cli.add_device_arguments(parser)
     parser.add_argument("--out", required=True, help="certification TSV")
     args = parser.parse_args()
@@ -44,7 +46,7 @@ def main() -> None:
 
     device = cli.device_from_arguments(args)
     model, meta = load_model(args.model, device)
-    model = model.to(memory_format=memory_format_for(device))
+    model = inference_model(model, device, args.compile)
     if abs(meta["sigma"] - args.sigma) > 1e-12:
         log.warning("certifying at sigma %g a model trained at sigma %g", args.sigma, meta["sigma"])
     images, labels = read_split(args.test_data)
@@ -62,7 +64,7 @@ def main() -> None:
             x = to_float(torch.from_numpy(images[idx]).to(device))
             generator = torch.Generator(device=device).manual_seed(image_seed(args.seed, idx))
             cert = certify(model, x, args.sigma, args.n0, args.n, args.alpha, args.batch_size,
-                           meta["num_classes"], args.variant, generator)
+                           meta["num_classes"], args.variant, generator, args.mixed_precision)
             writer.write(idx, int(labels[idx]), cert, time.perf_counter() - t0)
             correct += cert.predict == labels[idx]
             abstained += cert.predict == ABSTAIN

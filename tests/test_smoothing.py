@@ -116,3 +116,17 @@ def test_certify_is_repeatable_with_a_seed():
     runs = [certify(model, x, 0.25, 50, 500, 0.001, 128, 10, "blum", torch.Generator().manual_seed(11))
             for _ in range(2)]
     assert runs[0] == runs[1]
+
+
+def test_compiled_sampling_counts_match_eager():
+    import copy
+
+    from linf_smoothing.models import inference_model
+
+    torch.manual_seed(0)
+    model = cifar_resnet(8, (4, 8, 8)).eval()
+    compiled = inference_model(copy.deepcopy(model), torch.device("cpu"), compile=True)
+    x = torch.rand(3, 8, 8)
+    eager = sample_counts(model, x, 0.3, 512, 128, 10, torch.Generator().manual_seed(3))
+    fast = sample_counts(compiled, x, 0.3, 512, 128, 10, torch.Generator().manual_seed(3))
+    assert np.abs(eager - fast).sum() <= 2  # float rounding may flip a near-tie

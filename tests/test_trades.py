@@ -115,3 +115,29 @@ def test_loss_is_ce_plus_beta_mean_kl_with_natural_side_attached(batch):
     stops = torch.autograd.grad(F.cross_entropy(model(x + eta), y) + beta * detached / len(x),
                                 list(model.parameters()))
     assert any(not torch.allclose(a, b, atol=1e-5) for a, b in zip(grads, stops))
+
+
+def test_attack_matches_the_straightforward_trades_attack(batch):
+    """Caching the natural logits and taking input-only gradients changes nothing but rounding:
+    the same start and noise give the same x_adv as TRADES' usual loop (benchmarks/train_throughput.py)."""
+    import sys
+
+    from conftest import ROOT
+    from linf_smoothing.training import TrainSettings
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from train_throughput import straightforward_adversary
+
+    x, _ = batch
+    model = small_model()
+    settings = TrainSettings(sigma=0.2, epsilon=0.5, beta=6.0, attack_steps=5, epochs=1, batch_size=8, lr=0.1,
+                             momentum=0.9, weight_decay=0.0, lr_milestones=(), lr_gamma=0.1, crop_padding=0, seed=0)
+    eta = settings.sigma * torch.randn_like(x)
+    torch.manual_seed(9)
+    ours = l2_adversary(model, x, eta, settings.epsilon, settings.attack_steps)
+    torch.manual_seed(9)
+    theirs = straightforward_adversary(model, x, eta, settings)
+    # Equal up to float rounding, which the per-step normalization can amplify a little:
+    # within half an intensity level, and a tiny fraction of the perturbation itself.
+    assert (ours - theirs).abs().max() < 2e-3
+    assert ((ours - theirs).flatten(1).norm(dim=1) < 1e-2 * (ours - x).flatten(1).norm(dim=1)).all()

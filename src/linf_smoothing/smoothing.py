@@ -46,16 +46,20 @@ class Certificate:
 
 
 def sample_counts(model: torch.nn.Module, x: torch.Tensor, sigma: float, num: int, batch_size: int,
-                  num_classes: int, generator: torch.Generator | None = None) -> np.ndarray:
+                  num_classes: int, generator: torch.Generator | None = None,
+                  mixed_precision: bool = False) -> np.ndarray:
     """Votes of the base classifier on ``num`` noisy copies x + eta, eta ~ N(0, sigma^2 I).
 
     ``x`` is one image (C, H, W) on the model's device; returns int64 counts per class.
+    The noise is always drawn and added in float32; ``mixed_precision`` runs the model under
+    bf16 autocast on CUDA (the base classifier then is the bf16 network).
     """
     device = x.device
     counts = torch.zeros(num_classes, dtype=torch.int64, device=device)
     batch = x.unsqueeze(0).expand(min(batch_size, num), *x.shape)
     noise = torch.empty(batch.shape, device=device, dtype=x.dtype)
-    with torch.inference_mode():
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed_precision and device.type == "cuda")
+    with torch.inference_mode(), autocast:
         remaining = num
         while remaining > 0:
             this = min(batch_size, remaining)
@@ -70,12 +74,12 @@ def sample_counts(model: torch.nn.Module, x: torch.Tensor, sigma: float, num: in
 
 def certify(model: torch.nn.Module, x: torch.Tensor, sigma: float, n0: int, n: int, alpha: float,
             batch_size: int, num_classes: int, variant: str = "blum",
-            generator: torch.Generator | None = None) -> Certificate:
+            generator: torch.Generator | None = None, mixed_precision: bool = False) -> Certificate:
     """CERTIFY one image ``x`` (C, H, W); see the module docstring for the guarantee."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown certification variant {variant!r}; choose one of {VARIANTS}")
-    selection = sample_counts(model, x, sigma, n0, batch_size, num_classes, generator)
-    estimation = sample_counts(model, x, sigma, n, batch_size, num_classes, generator)
+    selection = sample_counts(model, x, sigma, n0, batch_size, num_classes, generator, mixed_precision)
+    estimation = sample_counts(model, x, sigma, n, batch_size, num_classes, generator, mixed_precision)
     dimension = x.numel()
     # Stable sort: ties go to the lower class index, so runs are repeatable.
     order = np.argsort(-selection, kind="stable")

@@ -69,6 +69,29 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return correct.item() / len(images)
 
 
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+               labels: torch.Tensor, settings: TrainSettings, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One optimizer step on a batch of uint8 images already on the device: crop and flip,
+    TRADES + noise loss (bf16 autocast on CUDA if asked), backward, step. Returns the loss
+    as a device tensor, so the loop never waits for the device."""
+    x = random_crop_flip(to_float(images), settings.crop_padding, generator)
+    x = x.contiguous(memory_format=memory_format_for(x.device))
+    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16,
+                              enabled=settings.mixed_precision and x.device.type == "cuda")
+    with autocast:
+        loss, _ = trades_loss(model, x, labels, settings.sigma, settings.epsilon, settings.beta,
+                              settings.attack_steps, generator)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def make_optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
+                           weight_decay=settings.weight_decay)
+
+
 def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.ndarray,
           test_images: np.ndarray, test_labels: np.ndarray, settings: TrainSettings,
           device: torch.device, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
@@ -79,33 +102,22 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
     """
     generator = torch.Generator(device=device).manual_seed(settings.seed)
     shuffle = torch.Generator().manual_seed(settings.seed)
-    memory_format = memory_format_for(device)
-    model.to(device).to(memory_format=memory_format)
+    model.to(device).to(memory_format=memory_format_for(device))
     x_train = torch.from_numpy(train_images).to(device)
     y_train = torch.from_numpy(train_labels).to(device)
     x_test = torch.from_numpy(test_images).to(device)
     y_test = torch.from_numpy(test_labels).to(device)
 
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                weight_decay=settings.weight_decay)
+    optimizer = make_optimizer(model, settings)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(settings.lr_milestones), settings.lr_gamma)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16,
-                              enabled=settings.mixed_precision and device.type == "cuda")
     history = []
     for epoch in range(settings.epochs):
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         loss_sum = torch.zeros((), device=device)
         for idx in _batches(len(x_train), settings.batch_size, torch.randperm(len(x_train), generator=shuffle)):
-            x = random_crop_flip(to_float(x_train[idx.to(device)]), settings.crop_padding, generator)
-            x = x.contiguous(memory_format=memory_format)
-            with autocast:
-                loss, _ = trades_loss(model, x, y_train[idx.to(device)], settings.sigma, settings.epsilon,
-                                      settings.beta, settings.attack_steps, generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach() * len(idx)
+            idx = idx.to(device)
+            loss_sum += train_step(model, optimizer, x_train[idx], y_train[idx], settings, generator) * len(idx)
         scheduler.step()
         row = {
             "epoch": epoch, "lr": lr,

@@ -22,7 +22,7 @@ TINY = {
     "dataset": "digits", "results_dir": "results", "device": "cpu",
     "training": {"architecture": {"depth": 8, "widths": [4, 8, 8]}, "epochs": 2, "batch_size": 128,
                  "lr_milestones": [1], "crop_padding": 1},
-    "certify": {"n0": 20, "n": 100, "alpha": 0.01, "batch_size": 120},
+    "certify": {"n0": 20, "n": 100, "alpha": 0.01, "batch_size": 120, "compile": False},
     "experiments": [
         {"name": "tiny8", "image_size": 8, "sigma": 0.25, "epsilon": 0.0627, "beta": 6.0, "attack_steps": 1,
          "skip": 3, "max_images": 30},
@@ -139,5 +139,5 @@ def test_paper_dag_dry_run_shows_the_papers_jobs(tmp_path):
         assert f"--sigma {sigma} --epsilon {epsilon} --beta 6.0 --attack-steps 10 --depth 110" in out
         assert f"--size {size}" in out
     assert "--epochs 55 --batch-size 256 --lr 0.1 --momentum 0.9 --weight-decay 0.0001 --lr-milestones 50" in out
-    assert "--n0 1000 --n 100000 --alpha 0.001 --batch-size 10000 --variant blum --skip 1" in out
+    assert "--n0 1000 --n 100000 --alpha 0.001 --batch-size 10000 --variant blum --skip 1  --seed 0 --compile" in out
     assert "--ceiling 0.008252" in out

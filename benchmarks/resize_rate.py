@@ -1,0 +1,43 @@
+#!/usr/bin/env python
+"""Dataset resize rate (images/s): our batched resize against torchvision's Resize applied
+to one PIL image at a time, as the original does on the fly every epoch."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision import transforms
+
+from linf_smoothing.data import resize_images
+from measure import interleaved_rates, machine, write_csv
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[48, 64])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("results/speed/resize_rate.csv"))
+    args = parser.parse_args(argv)
+    images = np.random.default_rng(0).integers(0, 256, (args.images, 3, 32, 32), dtype=np.uint8)
+    pil = [Image.fromarray(im.transpose(1, 2, 0)) for im in images]
+    rows = []
+    for size in args.sizes:
+        resize = transforms.Resize(size)
+        rates = interleaved_rates({"ours": lambda: resize_images(images, size),
+                                   "pil": lambda: [resize(im) for im in pil]}, args.images, args.rounds,
+                                  torch.device("cpu"))
+        rows.append({"size": size, "images": args.images, "device": machine(torch.device("cpu")),
+                     "ours_images_per_s": round(rates["ours"]), "pil_images_per_s": round(rates["pil"]),
+                     "ours_vs_pil": rates["ours"] / rates["pil"]})
+    print(f"wrote {write_csv(rows, args.out)}")
+    for row in rows:
+        print(", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
