@@ -40,6 +40,13 @@ def test_certified_accuracy_is_natural_at_zero_and_zero_past_the_ceiling():
     assert np.all(np.diff(certified_accuracy(frame, np.linspace(0, 0.01, 101))) <= 0)
 
 
+def test_a_radius_equal_to_the_threshold_is_certified():
+    frame = pd.DataFrame({"idx": [0, 1, 2], "label": [1, 2, 3], "predict": [1, 2, -1],
+                          "radius": [2 / 255, 2 / 255 - 1e-12, 0.0], "correct": [1, 1, 0]})
+    assert certified_accuracy(frame, [2 / 255]).tolist() == [1 / 3]
+    assert summarize("x", frame, 2 / 255)["abstentions"] == 1
+
+
 def test_every_nth_selects_the_figure_subset():
     frame = read_certification(ORIGINAL / FILES["size32_full"])
     subset = every_nth(frame, 20)

@@ -77,6 +77,9 @@ def test_beta_zero_is_exactly_the_noisy_cross_entropy(batch):
     model.train()
     assert torch.equal(loss, F.cross_entropy(model(x + eta), y))
     assert torch.equal(logits, model(x + eta))
+    recorder = Recorder(model)
+    trades_loss(recorder, x, y, sigma=0.12, epsilon=0.5, beta=0.0, steps=10, eta=eta)
+    assert len(recorder.inputs) == 1  # Gaussian augmentation: no attack, no adversarial pass
 
 
 def test_one_noise_draw_reaches_every_forward_pass(batch):
