@@ -16,7 +16,7 @@ import torch
 
 from linf_smoothing.models import cifar_resnet, inference_model
 from linf_smoothing.smoothing import sample_counts
-from measure import interleaved_rates, machine, resolve, write_csv
+from measure import interleaved_rates, machine, report, resolve
 
 MODELS = {"resnet110": (110, 32), "resnet20": (20, 32)}
 
@@ -96,10 +96,7 @@ def main(argv=None) -> list[dict]:
     device = resolve(args.device)
     batch_size = args.batch_size or (10000 if device.type == "cuda" else 256)
     rows = [run(name, batch_size, args.batches, args.rounds, not args.no_compile, device) for name in args.models]
-    print(f"wrote {write_csv(rows, args.out)}")
-    for row in rows:
-        print(", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-    return rows
+    return report(rows, args.out)
 
 
 if __name__ == "__main__":

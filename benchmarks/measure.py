@@ -52,6 +52,14 @@ def write_csv(rows: list[dict], path: Path) -> Path:
     return path
 
 
+def report(rows: list[dict], path: Path) -> list[dict]:
+    """Write the rows to a CSV and print them, one line of key=value pairs each."""
+    print(f"wrote {write_csv(rows, path)}")
+    for row in rows:
+        print(", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    return rows
+
+
 def resolve(device: str) -> torch.device:
     return torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                         ("cpu" if device == "auto" else device))

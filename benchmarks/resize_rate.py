@@ -12,7 +12,7 @@ from PIL import Image
 from torchvision import transforms
 
 from linf_smoothing.data import resize_images
-from measure import interleaved_rates, machine, write_csv
+from measure import interleaved_rates, machine, report
 
 
 def main(argv=None) -> list[dict]:
@@ -33,10 +33,7 @@ def main(argv=None) -> list[dict]:
         rows.append({"size": size, "images": args.images, "device": machine(torch.device("cpu")),
                      "ours_images_per_s": round(rates["ours"]), "pil_images_per_s": round(rates["pil"]),
                      "ours_vs_pil": rates["ours"] / rates["pil"]})
-    print(f"wrote {write_csv(rows, args.out)}")
-    for row in rows:
-        print(", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-    return rows
+    return report(rows, args.out)
 
 
 if __name__ == "__main__":

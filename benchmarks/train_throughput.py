@@ -24,7 +24,7 @@ from torchvision import transforms
 
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.training import TrainSettings, make_optimizer, train_step
-from measure import interleaved_rates, machine, resolve, write_csv
+from measure import interleaved_rates, machine, report, resolve
 
 
 class PILDataset(torch.utils.data.Dataset):
@@ -119,10 +119,7 @@ def main(argv=None) -> list[dict]:
     device = resolve(args.device)
     batch_size = args.batch_size or (256 if device.type == "cuda" else 32)
     rows = [run(depth, args.size, batch_size, args.batches, args.rounds, device) for depth in args.depths]
-    print(f"wrote {write_csv(rows, args.out)}")
-    for row in rows:
-        print(", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-    return rows
+    return report(rows, args.out)
 
 
 if __name__ == "__main__":

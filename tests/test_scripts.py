@@ -13,10 +13,11 @@ from conftest import ROOT
 from linf_smoothing.training import train
 from test_training import settings, tiny_data
 
-SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))
+SCRIPTS = sorted((ROOT / "scripts").glob("*.py")) + sorted(
+    p for p in (ROOT / "benchmarks").glob("*.py") if p.name != "measure.py")
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_help(script):
     result = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "usage:" in result.stdout
