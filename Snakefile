@@ -1,8 +1,13 @@
 # Blum, Dick, Manoj, Zhang (2020): TRADES + Gaussian noise, randomized smoothing, l-inf
+# certificates at three image sizes. `snakemake all` builds the tables, the figures and a
+# provenance record; `snakemake --report report.html` gathers them into one page.
 import os
 
-# certificates at three image sizes. `snakemake all` builds the table and the figure.
+
 configfile: os.path.join(workflow.basedir, "config.yaml")
+
+
+report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
@@ -16,4 +21,6 @@ rule all:
     input:
         benchmark_tables(),
         vary_dim_figures(),
+        other_tables_and_figures(),
+        f"{RESULTS}/provenance.json",
     default_target: True

@@ -1,5 +1,7 @@
 # Config validation and the functions that map an experiment to its paths and parameters.
+import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -10,7 +12,6 @@ min_version("9.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from linf_smoothing.bounds import max_certifiable_radius
 from linf_smoothing.config import ConfigError, experiment, experiment_training, validate_config
 
 try:
@@ -72,6 +73,14 @@ def vary_dim_figures():
     return [f"{RESULTS}/figures/vary_dim.{ext}" for ext in ("png", "pdf")]
 
 
+def other_tables_and_figures():
+    """Everything `all` builds beside the paper's table and figure."""
+    tables = [f"{RESULTS}/tables/certified_at_radii.{ext}" for ext in ("csv", "md")]
+    figures = [f"{RESULTS}/figures/{name}.{ext}" for name in ("certified_l2", "certified_normalized",
+                                                               "training_curves") for ext in ("png", "pdf")]
+    return tables + figures
+
+
 def dimension(exp):
     return CHANNELS[config["dataset"]] * experiment(config, exp)["image_size"] ** 2
 
@@ -98,15 +107,27 @@ def certify_params(wildcards):
     c = config["certify"]
     return dict(c, sigma=exp["sigma"], skip=exp["skip"],
                 max_images=f"--max-images {max_images}" if max_images else "",
+                threshold=config["analysis"]["linf_threshold"],
                 compile="--compile" if c["compile"] else "",
                 mixed_precision="--mixed-precision" if c["mixed_precision"] else "")
 
 
-def largest_certifiable_radii():
-    """The l-inf ceiling of each experiment (all N samples for one class), for the figure."""
-    c = config["certify"]
-    return sorted({round(max_certifiable_radius(exp["sigma"], c["n"], c["alpha"], dimension(exp["name"])), 6)
-                   for exp in config["experiments"]})
+def noise_arguments():
+    """LABEL=SIGMA:DIMENSION of each experiment, for the l2 and normalized figures and the ceilings."""
+    return " ".join(f"{exp}={experiment(config, exp)['sigma']}:{dimension(exp)}" for exp in EXPERIMENTS)
+
+
+def reference_curves():
+    """label -> path of the configured reference certification files, found from the workflow's folder."""
+    root = os.path.relpath(workflow.basedir)
+    return {c["label"]: os.path.normpath(os.path.join(root, c["path"])) for c in config["analysis"]["reference_curves"]}
+
+
+def reference_arguments():
+    curves = reference_curves()
+    if not curves:
+        return ""
+    return "--reference " + " ".join(shlex.quote(f"{label}={path}") for label, path in curves.items())
 
 
 def labelled_certifications():

@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (pays on long runs)")
     parser.add_argument("--mixed-precision", action="store_true", help="bf16 autocast on CUDA")
+    parser.add_argument("--threshold", type=float, default=2 / 255,
+                        help="l-inf radius whose certified accuracy the log's last line reports")
     cli.add_device_arguments(parser)
     parser.add_argument("--out", required=True, help="certification TSV")
     args = parser.parse_args()
@@ -56,7 +58,7 @@ def main() -> None:
              "largest certifiable l-inf radius %.6f", len(indices), args.skip, dimension, args.sigma, args.n0,
              args.n, args.alpha, args.variant, device, max_certifiable_radius(args.sigma, args.n, args.alpha, dimension))
 
-    correct = abstained = 0
+    correct = abstained = certified = 0
     start = time.perf_counter()
     with CertificationWriter(args.out) as writer:
         for count, idx in enumerate(indices, 1):
@@ -68,13 +70,16 @@ def main() -> None:
             writer.write(idx, int(labels[idx]), cert, time.perf_counter() - t0)
             correct += cert.predict == labels[idx]
             abstained += cert.predict == ABSTAIN
+            certified += cert.predict == labels[idx] and cert.radius_linf >= args.threshold
             if count % max(1, len(indices) // 20) == 0 or count == len(indices):
                 elapsed = time.perf_counter() - start
                 log.info("%d/%d images, %.2f s/image, %.0f samples/s, accuracy so far %.4f, abstentions %d",
                          count, len(indices), elapsed / count, count * (args.n0 + args.n) / elapsed,
                          correct / count, abstained)
-    log.info("done: %d images, %d abstentions, smoothed accuracy %.4f, %.0f samples/s", len(indices), abstained,
-             correct / max(1, len(indices)), len(indices) * (args.n0 + args.n) / (time.perf_counter() - start))
+    images = max(1, len(indices))
+    log.info("done: %d images, %d abstentions, smoothed accuracy %.4f, certified accuracy %.4f at l-inf %.6f, "
+             "%.0f samples/s", len(indices), abstained, correct / images, certified / images, args.threshold,
+             len(indices) * (args.n0 + args.n) / (time.perf_counter() - start))
 
 
 if __name__ == "__main__":

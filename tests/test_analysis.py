@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linf_smoothing.analysis import benchmark_table, certified_accuracy, every_nth, summarize, vary_dim_figure
+from linf_smoothing.analysis import (benchmark_table, certified_accuracy, curve_figure, every_nth, summarize,
+                                     training_figure, vary_dim_figure, with_scaled_radii)
 from linf_smoothing.results import read_certification
 from conftest import ROOT
 
-ORIGINAL = ROOT / "tests" / "data" / "original"
+ORIGINAL = ROOT / "reference" / "original"
 FILES = {
     "size32_full": "output_noise12_size32_l2trades0435_beta6_full",
     "size32": "output_noise12_size32_l2trades0435_beta6",
@@ -78,8 +79,9 @@ def test_vary_dim_figure_draws_one_curve_per_run_and_the_marks(tmp_path):
 
 def test_analyze_script_on_the_originals_files(tmp_path):
     runs = [f"{label}={ORIGINAL / name}" for label, name in FILES.items()]
+    noise = ["size32_full=0.12:3072", "size32=0.12:3072", "size48=0.18:6912", "size64=0.24:12288"]
     subprocess.run([sys.executable, str(ROOT / "scripts" / "analyze.py"), *runs, "--outdir", str(tmp_path),
-                    "--ceiling", "0.008252"], check=True, capture_output=True)
+                    "--noise", *noise, "--n", "100000", "--alpha", "0.001"], check=True, capture_output=True)
     table = pd.read_csv(tmp_path / "benchmark.csv")
     assert {"label", "images", "natural_accuracy", "certified_accuracy", "abstentions"} <= set(table.columns)
     ours = table[table["source"] == "run"].set_index("label")
@@ -87,6 +89,39 @@ def test_analyze_script_on_the_originals_files(tmp_path):
         assert (ours.loc[label, "images"], ours.loc[label, "abstentions"]) == (images, abstentions)
         assert ours.loc[label, "natural_accuracy"] == pytest.approx(natural)
         assert ours.loc[label, "certified_accuracy"] == pytest.approx(certified)
-    for name in ("benchmark.md", "benchmark.tex", "vary_dim.png", "vary_dim.pdf"):
+    grid = pd.read_csv(tmp_path / "certified_at_radii.csv", index_col="label")
+    assert grid.loc["size32_full", f"{2 / 255:.6g}"] == pytest.approx(0.6255)
+    for name in ("benchmark.md", "benchmark.tex", "vary_dim.png", "vary_dim.pdf", "certified_l2.png",
+                 "certified_normalized.pdf", "certified_at_radii.md"):
         assert (tmp_path / name).stat().st_size > 0
     assert "\\toprule" in (tmp_path / "benchmark.tex").read_text()
+
+
+def test_normalized_radii_collapse_the_three_sizes():
+    """The paper's claim on its own files: in units of sqrt(d)/sigma the three curves nearly
+    coincide, and each ends at the same ceiling, inv_Phi(alpha^(1/N)) = 3.81."""
+    noise = {"size32": (0.12, 3072), "size48": (0.18, 6912), "size64": (0.24, 12288)}
+    curves = []
+    for label, (sigma, d) in noise.items():
+        frame = with_scaled_radii(read_certification(ORIGINAL / FILES[label]), sigma, d)
+        assert frame["radius_over_sigma"].max() == pytest.approx(3.81, abs=0.01)
+        curves.append(certified_accuracy(frame, np.linspace(0, 3.7, 38), "radius_over_sigma"))
+    assert np.max(np.abs(np.array(curves) - np.mean(curves, axis=0))) < 0.05
+
+
+def test_curve_and_training_figures_have_their_curves(tmp_path):
+    runs = {label: with_scaled_radii(read_certification(ORIGINAL / FILES[label]), s, d)
+            for label, (s, d) in {"size32": (0.12, 3072), "size48": (0.18, 6912)}.items()}
+    fig = curve_figure(runs, np.linspace(0, 1, 50), "radius_l2", "l2 radius", "t", [tmp_path / "c.png"],
+                       reference={"original": runs["size32"]})
+    ax = fig.axes[0]
+    assert [l.get_label() for l in ax.lines] == ["size32", "size48", "original"]
+    assert ax.lines[2].get_linestyle() == "--" and ax.get_xlabel() == "l2 radius"
+    history = pd.DataFrame({"epoch": [0, 1, 2], "lr": 0.1, "train_loss": [2.0, 1.5, 1.0],
+                            "train_accuracy_noisy": [0.3, 0.5, 0.6], "test_accuracy_noisy": [0.3, 0.4, 0.5],
+                            "test_accuracy_clean": [0.4, 0.6, 0.7], "seconds": 1.0})
+    fig = training_figure({"a": history, "b": history}, "training", [tmp_path / "t.png", tmp_path / "t.pdf"])
+    loss_ax, acc_ax = fig.axes
+    assert len(loss_ax.lines) == 2 and len(acc_ax.lines) == 6
+    assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylim() == (0.0, 1.0)
+    assert (tmp_path / "t.png").stat().st_size > 0 and (tmp_path / "t.pdf").stat().st_size > 0

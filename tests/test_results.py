@@ -44,7 +44,7 @@ def test_a_failed_write_leaves_no_finished_file(tmp_path):
 
 
 def test_reads_the_originals_timedelta_format():
-    frame = read_certification(ROOT / "tests/data/original/output_noise12_size32_l2trades0435_beta6")
+    frame = read_certification(ROOT / "reference/original/output_noise12_size32_l2trades0435_beta6")
     assert len(frame) == 500 and frame["time"][0] == pytest.approx(12.152043)
     assert frame["idx"].tolist()[:3] == [0, 20, 40]
 

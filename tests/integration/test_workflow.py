@@ -2,6 +2,7 @@
 behaviour checked with dry runs."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -29,7 +30,8 @@ TINY = {
         {"name": "tiny12", "image_size": 12, "sigma": 0.375, "epsilon": 0.0941, "beta": 6.0, "attack_steps": 1,
          "skip": 3, "max_images": 30},
     ],
-    "analysis": {"radius_max": 0.1, "figure_skip": 1, "figure_title": "tiny"},
+    "analysis": {"radius_max": 0.1, "figure_skip": 1, "figure_title": "tiny", "reference_curves": [],
+                 "grid_radii": [0.0, 0.01, 0.02, 0.03, 0.04, 0.05]},
 }
 
 
@@ -80,10 +82,31 @@ def test_outputs_and_their_contents(finished):
         for rule in ("train", "certify"):
             assert (results / "logs" / rule / f"{exp}.log").read_text().strip().splitlines()[-1]
             assert (results / "benchmarks" / rule / f"{exp}.tsv").exists()
-    for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
-        assert (results / "figures" / f"vary_dim.{ext}").read_bytes()[:4] == magic
+    for name in ("vary_dim", "certified_l2", "certified_normalized", "training_curves"):
+        for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
+            assert (results / "figures" / f"{name}.{ext}").read_bytes()[:4] == magic
+    grid = pd.read_csv(results / "tables" / "certified_at_radii.csv", index_col="label")
+    assert list(grid.index) == ["tiny8", "tiny12"] and len(grid.columns) == 6
+    for exp in ("tiny8", "tiny12"):
+        assert "certified accuracy" in (results / "logs" / "certify" / f"{exp}.log").read_text().splitlines()[-1]
+        assert "done: test accuracy" in (results / "logs" / "train" / f"{exp}.log").read_text().splitlines()[-1]
+    record = json.loads((results / "provenance.json").read_text())
+    assert record["config"]["experiments"][1]["name"] == "tiny12"
+    assert re.fullmatch(r"[0-9a-f]{40}", record["git"]["commit"]) and isinstance(record["git"]["dirty"], bool)
+    assert record["packages"]["torch"] == "2.13.0"
+    assert {"resize", "train", "certify", "benchmark_table"} <= set(record["stages"])
+    assert record["stages"]["train"]["seconds"] > 0
     assert "\\toprule" in (results / "tables" / "benchmark.tex").read_text()
     assert not list(results.rglob("*.tmp"))
+
+
+def test_report_holds_every_declared_output(finished):
+    snakemake(finished, "--report", "report.html")
+    html = (finished / "report.html").read_text()
+    assert len(html) > 100_000  # figures and tables are embedded: one self-contained file
+    for name in ("vary_dim.png", "certified_l2.png", "certified_normalized.png", "training_curves.png",
+                 "benchmark.csv", "certified_at_radii.csv", "provenance.json"):
+        assert name in html, name
 
 
 def test_a_second_run_has_nothing_to_do(finished):
@@ -93,9 +116,12 @@ def test_a_second_run_has_nothing_to_do(finished):
 
 
 def test_deleting_the_figure_reruns_only_the_plot(finished):
-    (finished / "results" / "figures" / "vary_dim.png").unlink()
+    figure = finished / "results" / "figures" / "vary_dim.png"
+    figure.unlink()
     try:
-        assert planned_jobs(snakemake(finished, "-n", "all")) == [("vary_dim_figure", "")]
+        assert planned_jobs(snakemake(finished, "-n", str(figure.relative_to(finished)))) == [("vary_dim_figure", "")]
+        # `all` also refreshes the provenance record, which lists every output.
+        assert planned_jobs(snakemake(finished, "-n", "all")) == [("provenance", ""), ("vary_dim_figure", "")]
     finally:
         snakemake(finished, "all")
 
@@ -104,7 +130,8 @@ def test_changing_one_sigma_reruns_that_experiment_and_the_analysis(finished):
     overlay = yaml.safe_load(yaml.safe_dump(TINY))
     overlay["experiments"][1]["sigma"] = 0.4
     assert planned_jobs(snakemake(finished, "-n", "all", overlay=overlay)) == sorted([
-        ("train", "tiny12"), ("certify", "tiny12"), ("benchmark_table", ""), ("vary_dim_figure", "")])
+        ("train", "tiny12"), ("certify", "tiny12"), ("benchmark_table", ""), ("radius_grid_table", ""),
+        ("vary_dim_figure", ""), ("radius_figures", ""), ("training_curves", ""), ("provenance", "")])
 
 
 def test_a_bad_config_stops_before_any_job(tmp_path):
@@ -140,4 +167,6 @@ def test_paper_dag_dry_run_shows_the_papers_jobs(tmp_path):
         assert f"--size {size}" in out
     assert "--epochs 55 --batch-size 256 --lr 0.1 --momentum 0.9 --weight-decay 0.0001 --lr-milestones 50" in out
     assert "--n0 1000 --n 100000 --alpha 0.001 --batch-size 10000 --variant blum --skip 1  --seed 0 --compile" in out
-    assert "--ceiling 0.008252" in out
+    assert "--noise size32=0.12:3072 size48=0.18:6912 size64=0.24:12288 --n 100000 --alpha 0.001" in out
+    assert re.search(r"--reference 'original size32=[./]*[^' ]*reference/original/output_noise12_size32_l2trades0435_beta6'",
+                     out)
