@@ -13,6 +13,7 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from linf_smoothing.config import ConfigError, experiment, experiment_training, validate_config
+from linf_smoothing.datasets import CHANNELS
 
 try:
     validate_config(config)
@@ -22,7 +23,6 @@ except ConfigError as error:
 RESULTS = config["results_dir"]
 DATA = config["data_dir"]
 EXPERIMENTS = [exp["name"] for exp in config["experiments"]]
-CHANNELS = {"cifar10": 3, "digits": 1}
 
 wildcard_constraints:
     exp="|".join(EXPERIMENTS),
@@ -107,7 +107,6 @@ def certify_params(wildcards):
     c = config["certify"]
     return dict(c, sigma=exp["sigma"], skip=exp["skip"],
                 max_images=f"--max-images {max_images}" if max_images else "",
-                threshold=config["analysis"]["linf_threshold"],
                 compile="--compile" if c["compile"] else "",
                 mixed_precision="--mixed-precision" if c["mixed_precision"] else "")
 

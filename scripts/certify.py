@@ -40,7 +40,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (pays on long runs)")
     parser.add_argument("--mixed-precision", action="store_true", help="bf16 autocast on CUDA")
     parser.add_argument("--threshold", type=float, default=2 / 255,
-                        help="l-inf radius whose certified accuracy the log's last line reports")
+                        help="l-inf radius whose certified accuracy the log's last line reports (only the log; "
+                             "the tables take theirs from analysis.linf_threshold)")
     cli.add_device_arguments(parser)
     parser.add_argument("--out", required=True, help="certification TSV")
     args = parser.parse_args()

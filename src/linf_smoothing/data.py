@@ -16,13 +16,14 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as F
 
+from linf_smoothing.datasets import DATASETS
+
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 CIFAR10_ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 CIFAR10_TEST_FILES = ["test_batch"]
-DATASETS = ("cifar10", "digits")
 
 
 class DataError(RuntimeError):

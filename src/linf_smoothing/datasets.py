@@ -1,0 +1,6 @@
+"""The datasets the workflow knows, and their channels (d = channels x size x size).
+
+Kept free of heavy imports: the workflow reads it at parse time.
+"""
+CHANNELS = {"cifar10": 3, "digits": 1}
+DATASETS = tuple(CHANNELS)
