@@ -26,6 +26,5 @@ rule certify:
         " --sigma {params.p[sigma]} --n0 {params.p[n0]} --n {params.p[n]} --alpha {params.p[alpha]}"
         " --batch-size {params.p[batch_size]} --variant {params.p[variant]} --skip {params.p[skip]}"
         " {params.p[max_images]} --seed {params.p[seed]} {params.p[compile]} {params.p[mixed_precision]}"
-
         " --device {params.device} --threads {threads}"
         " --out {output} > {log} 2>&1"
