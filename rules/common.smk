@@ -57,6 +57,12 @@ def model_path(exp):
     return f"{RESULTS}/models/{exp}/model.pt"
 
 
+def resume_path(exp):
+    """Training state after the last finished epoch; not a declared output, so Snakemake keeps
+    it when a job is killed, and the rerun resumes from it."""
+    return f"{RESULTS}/models/{exp}/resume.pt"
+
+
 def metrics_path(exp):
     return f"{RESULTS}/models/{exp}/epochs.tsv"
 

@@ -11,6 +11,7 @@ rule train:
     params:
         p=train_params,
         device=config["device"],
+        resume=lambda wildcards: resume_path(wildcards.exp),
     threads: workflow.cores
     resources:
         gpu=1,
@@ -31,4 +32,5 @@ rule train:
         " --lr-milestones {params.p[lr_milestones]} --lr-gamma {params.p[lr_gamma]}"
         " --crop-padding {params.p[crop_padding]} --seed {params.p[seed]} {params.p[mixed_precision]}"
         " --device {params.device} --threads {threads}"
-        " --model-out {output.model} --metrics-out {output.metrics} > {log} 2>&1"
+        " --model-out {output.model} --metrics-out {output.metrics} --resume-state {params.resume}"
+        " >> {log} 2>&1"

@@ -3,6 +3,7 @@
 resized arrays; write the final checkpoint and a per-epoch metrics table (TSV)."""
 import argparse
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,9 @@ def main() -> None:
     cli.add_device_arguments(parser)
     parser.add_argument("--model-out", required=True, help="final checkpoint (.pt)")
     parser.add_argument("--metrics-out", required=True, help="per-epoch metrics (.tsv)")
+    parser.add_argument("--resume-state", type=Path, default=None,
+                        help="save the training state here after every epoch and resume from it after a kill "
+                             "(deleted once the model is written)")
     args = parser.parse_args()
     log = logging.getLogger("train")
 
@@ -62,12 +66,15 @@ def main() -> None:
                  row["train_loss"], row["train_accuracy_noisy"], row["test_accuracy_noisy"],
                  row["test_accuracy_clean"], row["seconds"], len(train_x) / row["seconds"])
 
-    history = train(model, train_x, train_y, test_x, test_y, settings, device, on_epoch=report)
+    history = train(model, train_x, train_y, test_x, test_y, settings, device, on_epoch=report,
+                    resume_path=args.resume_state)
     with atomic_path(args.metrics_out) as tmp:
         pd.DataFrame(history, columns=METRIC_COLUMNS).to_csv(tmp, sep="\t", index=False)
     save_checkpoint(args.model_out, model, {
         "architecture": architecture, "in_channels": int(train_x.shape[1]), "num_classes": num_classes,
         "image_size": int(train_x.shape[-1]), "sigma": args.sigma, "epochs": args.epochs})
+    if args.resume_state is not None:
+        args.resume_state.unlink(missing_ok=True)
     last = history[-1]
     log.info("done: test accuracy %.4f under noise, %.4f clean, after %d epochs (%.0f s)",
              last["test_accuracy_noisy"], last["test_accuracy_clean"], len(history),

@@ -7,8 +7,11 @@ the training and test sets (as the original does) and on clean test images.
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -16,6 +19,7 @@ import torch
 
 from linf_smoothing.data import random_crop_flip, to_float
 from linf_smoothing.models import memory_format_for
+from linf_smoothing.results import atomic_path
 from linf_smoothing.trades import trades_loss
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy_noisy", "test_accuracy_noisy",
@@ -92,13 +96,40 @@ def make_optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.opt
                            weight_decay=settings.weight_decay)
 
 
+def _resume(path: Path | None, settings: TrainSettings, model, optimizer, scheduler, generators) -> list[dict]:
+    """Restore the state of the last finished epoch from ``path`` if it was written for the
+    same settings; return the history so far (empty when starting afresh)."""
+    if path is None or not Path(path).exists():
+        return []
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a file cut short by a kill mid-write cannot happen (atomic), but a foreign one can
+        logging.getLogger("train").warning("ignoring unreadable resume state %s (%s)", path, exc)
+        return []
+    if state.get("settings") != dataclasses.asdict(settings):
+        logging.getLogger("train").warning("resume state %s is for other settings: starting afresh", path)
+        return []
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    for generator, rng in zip(generators, state["generators"]):
+        generator.set_state(rng)
+    logging.getLogger("train").info("resuming after epoch %d of %d from %s", len(state["history"]),
+                                    settings.epochs, path)
+    return state["history"]
+
+
 def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.ndarray,
           test_images: np.ndarray, test_labels: np.ndarray, settings: TrainSettings,
-          device: torch.device, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+          device: torch.device, on_epoch: Callable[[dict], None] | None = None,
+          resume_path: Path | None = None) -> list[dict]:
     """Train ``model`` in place; return one metrics dict per epoch (METRIC_COLUMNS).
 
     Every random draw (shuffling, crops and flips, noise, the attack's start) comes from
     generators seeded with ``settings.seed``, so the same initial model gives the same run.
+    With ``resume_path``, the full training state (model, optimizer, schedule, generator
+    states, history) is saved there after every epoch, and a later call with the same
+    settings continues after the last finished epoch, reproducing the uninterrupted run.
     """
     generator = torch.Generator(device=device).manual_seed(settings.seed)
     shuffle = torch.Generator().manual_seed(settings.seed)
@@ -110,8 +141,8 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
 
     optimizer = make_optimizer(model, settings)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(settings.lr_milestones), settings.lr_gamma)
-    history = []
-    for epoch in range(settings.epochs):
+    history = _resume(resume_path, settings, model, optimizer, scheduler, (generator, shuffle))
+    for epoch in range(len(history), settings.epochs):
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         loss_sum = torch.zeros((), device=device)
@@ -128,6 +159,11 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
             "seconds": time.perf_counter() - start,
         }
         history.append(row)
+        if resume_path is not None:
+            with atomic_path(Path(resume_path)) as tmp:
+                torch.save({"settings": dataclasses.asdict(settings), "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                            "generators": [generator.get_state(), shuffle.get_state()], "history": history}, tmp)
         if on_epoch is not None:
             on_epoch(row)
     return history
