@@ -16,7 +16,8 @@ import torch
 
 from linf_smoothing.models import cifar_resnet, inference_model
 from linf_smoothing.smoothing import sample_counts
-from measure import interleaved_rates, machine, report, resolve
+from linf_smoothing.training import resolve_device
+from measure import interleaved_rates, machine, report
 
 MODELS = {"resnet110": (110, 32), "resnet20": (20, 32)}
 
@@ -93,7 +94,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, default=Path("results/speed/certify_throughput.csv"))
     args = parser.parse_args(argv)
-    device = resolve(args.device)
+    device = resolve_device(args.device)
     batch_size = args.batch_size or (10000 if device.type == "cuda" else 256)
     rows = [run(name, batch_size, args.batches, args.rounds, not args.no_compile, device) for name in args.models]
     return report(rows, args.out)

@@ -59,7 +59,3 @@ def report(rows: list[dict], path: Path) -> list[dict]:
         print(", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     return rows
 
-
-def resolve(device: str) -> torch.device:
-    return torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                        ("cpu" if device == "auto" else device))

@@ -23,8 +23,8 @@ from PIL import Image
 from torchvision import transforms
 
 from linf_smoothing.models import cifar_resnet
-from linf_smoothing.training import TrainSettings, make_optimizer, train_step
-from measure import interleaved_rates, machine, report, resolve
+from linf_smoothing.training import TrainSettings, make_optimizer, resolve_device, train_step
+from measure import interleaved_rates, machine, report
 
 
 class PILDataset(torch.utils.data.Dataset):
@@ -116,7 +116,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, default=Path("results/speed/train_throughput.csv"))
     args = parser.parse_args(argv)
-    device = resolve(args.device)
+    device = resolve_device(args.device)
     batch_size = args.batch_size or (256 if device.type == "cuda" else 32)
     rows = [run(depth, args.size, batch_size, args.batches, args.rounds, device) for depth in args.depths]
     return report(rows, args.out)

@@ -25,15 +25,8 @@ from linf_smoothing.results import read_certification
 OUTPUTS = ("table", "grid", "vary_dim", "radius_figures")
 
 
-def labelled(text: str) -> tuple[str, str]:
-    label, sep, value = text.partition("=")
-    if not sep or not label or not value:
-        raise argparse.ArgumentTypeError(f"expected LABEL=VALUE, got {text!r}")
-    return label, value
-
-
 def noise(text: str) -> tuple[str, tuple[float, int]]:
-    label, value = labelled(text)
+    label, value = cli.labelled(text)
     sigma, sep, dimension = value.partition(":")
     try:
         return label, (float(sigma), int(dimension))
@@ -43,7 +36,7 @@ def noise(text: str) -> tuple[str, tuple[float, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", type=labelled, metavar="LABEL=PATH")
+    parser.add_argument("runs", nargs="+", type=cli.labelled, metavar="LABEL=PATH")
     parser.add_argument("--outdir", required=True, type=Path)
     parser.add_argument("--only", choices=OUTPUTS, help="write only this group of outputs")
     parser.add_argument("--threshold", type=float, default=2 / 255, help="l-inf radius of the table (2/255)")
@@ -56,7 +49,7 @@ def main() -> None:
                              "the ceilings)")
     parser.add_argument("--n", type=int, help="samples N of the certification (marks the largest certifiable radius)")
     parser.add_argument("--alpha", type=float, help="failure probability of the certification")
-    parser.add_argument("--reference", type=labelled, nargs="*", default=[], metavar="LABEL=PATH",
+    parser.add_argument("--reference", type=cli.labelled, nargs="*", default=[], metavar="LABEL=PATH",
                         help="certification files drawn dashed beside ours, e.g. the original's")
     parser.add_argument("--title", default="CIFAR-10, ResNet110")
     args = parser.parse_args()

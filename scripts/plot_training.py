@@ -16,13 +16,12 @@ from linf_smoothing.training import METRIC_COLUMNS
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", metavar="LABEL=PATH")
+    parser.add_argument("runs", nargs="+", type=cli.labelled, metavar="LABEL=PATH")
     parser.add_argument("--outdir", required=True, type=Path)
     parser.add_argument("--title", default="Training (TRADES + Gaussian noise)")
     args = parser.parse_args()
     histories = {}
-    for run in args.runs:
-        label, _, path = run.partition("=")
+    for label, path in args.runs:
         history = pd.read_csv(path, sep="\t")
         missing = set(METRIC_COLUMNS) - set(history.columns)
         if missing:

@@ -2,6 +2,7 @@
 file, flushed per line so ``tail -f`` works) and one clear line for errors a user can cause."""
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from typing import Callable
@@ -22,6 +23,14 @@ def run(main: Callable[[], None]) -> None:
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+
+
+def labelled(text: str) -> tuple[str, str]:
+    """argparse type of LABEL=VALUE arguments (LABEL=PATH of a run, LABEL=SIGMA:DIM, ...)."""
+    label, sep, value = text.partition("=")
+    if not sep or not label or not value:
+        raise argparse.ArgumentTypeError(f"expected LABEL=VALUE, got {text!r}")
+    return label, value
 
 
 def add_device_arguments(parser) -> None:

@@ -17,6 +17,7 @@ import torch
 from torchvision.transforms.v2 import functional as F
 
 from linf_smoothing.datasets import DATASETS
+from linf_smoothing.results import atomic_path
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
@@ -118,8 +119,6 @@ def resize_images(images: np.ndarray, size: int, batch_size: int = 4096) -> np.n
 
 def save_split(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
     """Write a resized split (uint8 images, int64 labels) atomically."""
-    from linf_smoothing.results import atomic_path
-
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, images=images, labels=labels)
