@@ -27,6 +27,8 @@ EXPERIMENTS = [exp["name"] for exp in config["experiments"]]
 wildcard_constraints:
     exp="|".join(EXPERIMENTS),
     size=r"\d+",
+    shard=r"\d+",
+    shards=r"\d+",
 
 
 def script(name):
@@ -71,6 +73,20 @@ def certification_path(exp):
     return f"{RESULTS}/certify/{exp}.tsv"
 
 
+def shard_count(exp):
+    return experiment(config, exp).get("shards", config["certify"]["shards"])
+
+
+def shard_path(exp, shard, shards):
+    return f"{RESULTS}/certify/shards/{exp}/{shard}-of-{shards}.tsv"
+
+
+def certification_shards(wildcards):
+    """The experiment's shard TSVs, in shard order."""
+    shards = shard_count(wildcards.exp)
+    return [shard_path(wildcards.exp, shard, shards) for shard in range(shards)]
+
+
 def benchmark_tables():
     return [f"{RESULTS}/tables/benchmark.{ext}" for ext in ("csv", "md", "tex")]
 
@@ -111,7 +127,7 @@ def certify_params(wildcards):
     exp = experiment(config, wildcards.exp)
     max_images = exp.get("max_images")
     c = config["certify"]
-    return dict(c, sigma=exp["sigma"], skip=exp["skip"],
+    return dict(c, sigma=exp["sigma"], skip=exp["skip"], shards=shard_count(wildcards.exp),
                 max_images=f"--max-images {max_images}" if max_images else "",
                 compile="--compile" if c["compile"] else "",
                 mixed_precision="--mixed-precision" if c["mixed_precision"] else "")

@@ -4,8 +4,9 @@ Clopper-Pearson bounds) and write one TSV row per image: idx label predict radiu
 time, radius being the l-inf radius R2 / sqrt(d), then radius_l2 pa_lower pb_upper
 count_a count_b.
 
-Each image's noise comes from its own generator, seeded with (seed, idx), so a subset or a
-re-run of the same images gives the same rows."""
+Each image's noise comes from its own generator, seeded with (seed, idx), so a subset, a
+shard (--shard I --shards K) or a re-run of the same images gives the same rows;
+gather_certification.py joins the shards."""
 import argparse
 import logging
 import time
@@ -17,11 +18,8 @@ from linf_smoothing.data import read_split, to_float
 from linf_smoothing.models import inference_model
 from linf_smoothing.results import CertificationWriter, load_model
 from linf_smoothing.bounds import max_certifiable_radius
+from linf_smoothing.shards import image_seed, selected_images, shard_images
 from linf_smoothing.smoothing import ABSTAIN, VARIANTS, certify
-
-
-def image_seed(seed: int, idx: int) -> int:
-    return seed * 1_000_003 + idx
 
 
 def main() -> None:
@@ -36,6 +34,8 @@ def main() -> None:
     parser.add_argument("--variant", choices=VARIANTS, default="blum")
     parser.add_argument("--skip", type=int, default=1, help="certify images with idx %% skip == 0")
     parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--shard", type=int, default=0, help="certify this part (0-based) of the selected images")
+    parser.add_argument("--shards", type=int, default=1, help="split the selected images into this many parts")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (pays on long runs)")
     parser.add_argument("--mixed-precision", action="store_true", help="bf16 autocast on CUDA")
@@ -53,10 +53,10 @@ def main() -> None:
     if abs(meta["sigma"] - args.sigma) > 1e-12:
         log.warning("certifying at sigma %g a model trained at sigma %g", args.sigma, meta["sigma"])
     images, labels = read_split(args.test_data)
-    indices = list(range(0, len(images), args.skip))[: args.max_images]
+    indices = shard_images(selected_images(len(images), args.skip, args.max_images), args.shard, args.shards)
     dimension = images[0].size
-    log.info("%d images (every %d-th), d = %d, sigma %g, N0 %d, N %d, alpha %g, %s variant, on %s; "
-             "largest certifiable l-inf radius %.6f", len(indices), args.skip, dimension, args.sigma, args.n0,
+    log.info("shard %d of %d: %d images (every %d-th), d = %d, sigma %g, N0 %d, N %d, alpha %g, %s variant, on %s; "
+             "largest certifiable l-inf radius %.6f", args.shard + 1, args.shards, len(indices), args.skip, dimension, args.sigma, args.n0,
              args.n, args.alpha, args.variant, device, max_certifiable_radius(args.sigma, args.n, args.alpha, dimension))
 
     correct = abstained = certified = 0

@@ -32,11 +32,12 @@ def git(repository: Path, *args: str) -> str | None:
 def stage_times(benchmarks: Path) -> dict:
     """Seconds per rule (summed over its jobs) and per job, from benchmark TSVs."""
     stages = {}
-    for path in sorted(Path(benchmarks).glob("*/*.tsv")):
+    for path in sorted(Path(benchmarks).glob("*/**/*.tsv")):
         seconds = float(pd.read_csv(path, sep="\t")["s"].iloc[-1])
-        stage = stages.setdefault(path.parent.name, {"seconds": 0.0, "jobs": {}})
+        rule, *job = path.relative_to(benchmarks).with_suffix("").parts
+        stage = stages.setdefault(rule, {"seconds": 0.0, "jobs": {}})
         stage["seconds"] += seconds
-        stage["jobs"][path.stem] = seconds
+        stage["jobs"]["/".join(job)] = seconds
     return stages
 
 

@@ -86,6 +86,8 @@ BAD = [
     ("beta without attack", ("experiments", 0, "attack_steps"), 0, "experiments[0].attack_steps"),
     ("unknown variant", ("certify", "variant"), "salman", "certify.variant"),
     ("unknown device", ("device",), "tpu", "device"),
+    ("no shards", ("certify", "shards"), 0, "certify.shards"),
+    ("experiment with no shards", ("experiments", 0, "shards"), 0, "experiments[0].shards"),
 ]
 
 

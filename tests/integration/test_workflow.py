@@ -3,6 +3,7 @@ behaviour checked with dry runs."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -22,10 +23,10 @@ TINY = {
     "dataset": "digits", "results_dir": "results", "device": "cpu",
     "training": {"architecture": {"depth": 8, "widths": [4, 8, 8]}, "epochs": 2, "batch_size": 128,
                  "lr_milestones": [1], "crop_padding": 1},
-    "certify": {"n0": 20, "n": 100, "alpha": 0.01, "batch_size": 120, "compile": False},
+    "certify": {"n0": 20, "n": 100, "alpha": 0.01, "batch_size": 120, "compile": False, "shards": 1},
     "experiments": [
         {"name": "tiny8", "image_size": 8, "sigma": 0.25, "epsilon": 0.0627, "beta": 6.0, "attack_steps": 1,
-         "skip": 3, "max_images": 30},
+         "skip": 3, "max_images": 30, "shards": 2},
         {"name": "tiny12", "image_size": 12, "sigma": 0.375, "epsilon": 0.0941, "beta": 6.0, "attack_steps": 1,
          "skip": 3, "max_images": 30},
     ],
@@ -45,13 +46,15 @@ def snakemake(workdir: Path, *args: str, overlay: dict | None = None, check: boo
 
 
 def planned_jobs(result) -> list[tuple[str, str]]:
-    """(rule, experiment or '') for each job a dry run plans, 'all' left out."""
+    """(rule, experiment or '', with '/shard' for a certify job) for each job a dry run plans,
+    'all' left out."""
     jobs = []
     for block in re.split(r"\n(?=\[|rule |localrule )", result.stdout):
         match = re.match(r"(?:\[.*\]\n)?(?:local)?rule (\w+):", block)
         if match and match.group(1) != "all":
             exp = re.search(r"wildcards: .*?exp=([\w.-]+)", block)
-            jobs.append((match.group(1), exp.group(1) if exp else ""))
+            shard = re.search(r"wildcards: .*?shard=(\d+)", block)
+            jobs.append((match.group(1), (exp.group(1) if exp else "") + (f"/{shard.group(1)}" if shard else "")))
     return sorted(jobs)
 
 
@@ -78,22 +81,26 @@ def test_outputs_and_their_contents(finished):
         np.testing.assert_allclose(certified["radius"], certified["radius_l2"] / size, rtol=1e-12)
         epochs = pd.read_csv(results / "models" / exp / "epochs.tsv", sep="\t")
         assert list(epochs["epoch"]) == [0, 1] and list(epochs["lr"]) == pytest.approx([0.1, 0.01])
-        for rule in ("train", "certify"):
+        for rule in ("train", "gather_certification"):
             assert (results / "logs" / rule / f"{exp}.log").read_text().strip().splitlines()[-1]
             assert (results / "benchmarks" / rule / f"{exp}.tsv").exists()
+    for shard in ("tiny8/0-of-2", "tiny8/1-of-2", "tiny12/0-of-1"):
+        assert "done:" in (results / "logs" / "certify" / f"{shard}.log").read_text().splitlines()[-1]
+        assert (results / "benchmarks" / "certify" / f"{shard}.tsv").exists()
     for name in ("vary_dim", "certified_l2", "certified_normalized", "training_curves"):
         for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
             assert (results / "figures" / f"{name}.{ext}").read_bytes()[:4] == magic
     grid = pd.read_csv(results / "tables" / "certified_at_radii.csv", index_col="label")
     assert list(grid.index) == ["tiny8", "tiny12"] and len(grid.columns) == 6
     for exp in ("tiny8", "tiny12"):
-        assert "certified accuracy" in (results / "logs" / "certify" / f"{exp}.log").read_text().splitlines()[-1]
+        assert "certified accuracy" in (results / "logs" / "gather_certification" / f"{exp}.log").read_text().splitlines()[-1]
         assert "done: test accuracy" in (results / "logs" / "train" / f"{exp}.log").read_text().splitlines()[-1]
     record = json.loads((results / "provenance.json").read_text())
     assert record["config"]["experiments"][1]["name"] == "tiny12"
     assert re.fullmatch(r"[0-9a-f]{40}", record["git"]["commit"]) and isinstance(record["git"]["dirty"], bool)
     assert record["packages"]["torch"] == "2.13.0"
-    assert {"resize", "train", "certify", "benchmark_table"} <= set(record["stages"])
+    assert {"resize", "train", "certify", "gather_certification", "benchmark_table"} <= set(record["stages"])
+    assert set(record["stages"]["certify"]["jobs"]) == {"tiny8/0-of-2", "tiny8/1-of-2", "tiny12/0-of-1"}
     assert record["stages"]["train"]["seconds"] > 0
     assert "\\toprule" in (results / "tables" / "benchmark.tex").read_text()
     assert not list(results.rglob("*.tmp"))
@@ -114,6 +121,41 @@ def test_a_second_run_has_nothing_to_do(finished):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_gathered_shards_equal_an_unsharded_run(finished, tmp_path):
+    results = finished / "results"
+    tiny8, certify = TINY["experiments"][0], TINY["certify"]
+    unsharded = tmp_path / "unsharded.tsv"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "certify.py"),
+                    "--model", str(results / "models" / "tiny8" / "model.pt"),
+                    "--test-data", str(results / "data" / "digits" / "size8" / "test.npz"),
+                    "--sigma", str(tiny8["sigma"]), "--skip", str(tiny8["skip"]),
+                    "--max-images", str(tiny8["max_images"]), "--n0", str(certify["n0"]), "--n", str(certify["n"]),
+                    "--alpha", str(certify["alpha"]), "--batch-size", str(certify["batch_size"]),
+                    "--device", "cpu", "--out", str(unsharded)],
+                   check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    gathered = pd.read_csv(results / "certify" / "tiny8.tsv", sep="\t")
+    shards = [pd.read_csv(results / "certify" / "shards" / "tiny8" / f"{i}-of-2.tsv", sep="\t") for i in (0, 1)]
+    assert [len(shard) for shard in shards] == [15, 15]
+    pd.testing.assert_frame_equal(gathered.drop(columns="time"),
+                                  pd.read_csv(unsharded, sep="\t").drop(columns="time"))
+
+
+def test_a_failed_shard_reruns_alone(finished):
+    results = finished / "results"
+    gathered = results / "certify" / "tiny8.tsv"
+    before = pd.read_csv(gathered, sep="\t").drop(columns="time")
+    other_shard_mtime = (results / "certify" / "shards" / "tiny8" / "0-of-2.tsv").stat().st_mtime_ns
+    # What a failed shard job leaves: Snakemake removes its output, and the gather never ran.
+    (results / "certify" / "shards" / "tiny8" / "1-of-2.tsv").unlink()
+    gathered.unlink()
+    target = str(gathered.relative_to(finished))
+    assert planned_jobs(snakemake(finished, "-n", target)) == [("certify", "tiny8/1"), ("gather_certification", "tiny8")]
+    snakemake(finished, target)
+    assert (results / "certify" / "shards" / "tiny8" / "0-of-2.tsv").stat().st_mtime_ns == other_shard_mtime
+    pd.testing.assert_frame_equal(pd.read_csv(gathered, sep="\t").drop(columns="time"), before)
+    snakemake(finished, "all")  # the analysis jobs catch up, for the tests that follow
+
+
 def test_deleting_the_figure_reruns_only_the_plot(finished):
     figure = finished / "results" / "figures" / "vary_dim.png"
     figure.unlink()
@@ -129,7 +171,8 @@ def test_changing_one_sigma_reruns_that_experiment_and_the_analysis(finished):
     overlay = yaml.safe_load(yaml.safe_dump(TINY))
     overlay["experiments"][1]["sigma"] = 0.4
     assert planned_jobs(snakemake(finished, "-n", "all", overlay=overlay)) == sorted([
-        ("train", "tiny12"), ("certify", "tiny12"), ("benchmark_table", ""), ("radius_grid_table", ""),
+        ("train", "tiny12"), ("certify", "tiny12/0"), ("gather_certification", "tiny12"),
+        ("benchmark_table", ""), ("radius_grid_table", ""),
         ("vary_dim_figure", ""), ("radius_figures", ""), ("training_curves", ""), ("provenance", "")])
 
 
@@ -156,8 +199,9 @@ def test_paper_dag_dry_run_shows_the_papers_jobs(tmp_path):
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result)
     assert [r for r, _ in jobs].count("download_cifar10") == 1
-    for rule in ("train", "certify"):
-        assert sorted(e for r, e in jobs if r == rule) == ["size32", "size48", "size64"]
+    assert sorted(e for r, e in jobs if r in ("train", "gather_certification")) == sorted(2 * ["size32", "size48", "size64"])
+    assert sorted(e for r, e in jobs if r == "certify") == sorted(
+        [f"size32/{i}" for i in range(10)] + ["size48/0", "size64/0"])
     assert [r for r, _ in jobs].count("resize") == 3
     assert [r for r, _ in jobs].count("benchmark_table") == [r for r, _ in jobs].count("vary_dim_figure") == 1
     out = result.stdout
@@ -165,7 +209,7 @@ def test_paper_dag_dry_run_shows_the_papers_jobs(tmp_path):
         assert f"--sigma {sigma} --epsilon {epsilon} --beta 6.0 --attack-steps 10 --depth 110" in out
         assert f"--size {size}" in out
     assert "--epochs 55 --batch-size 256 --lr 0.1 --momentum 0.9 --weight-decay 0.0001 --lr-milestones 50" in out
-    assert "--n0 1000 --n 100000 --alpha 0.001 --batch-size 10000 --variant blum --skip 1  --seed 0 --compile" in out
+    assert "--n0 1000 --n 100000 --alpha 0.001 --batch-size 10000 --variant blum --skip 1  --shard 0 --shards 10 --seed 0 --compile" in out
     assert "--noise size32=0.12:3072 size48=0.18:6912 size64=0.24:12288 --n 100000 --alpha 0.001" in out
     assert re.search(r"--reference 'original size32=[./]*[^' ]*reference/original/output_noise12_size32_l2trades0435_beta6'",
                      out)

@@ -1,0 +1,65 @@
+"""Which test images a certification job takes, and the gathering of sharded runs.
+
+An experiment certifies the test images whose index is a multiple of ``skip`` (at most
+``max_images`` of them). Those images can be split into ``shards`` contiguous runs, each
+certified by its own job. Because every image's noise comes from a generator seeded with
+(seed, index) alone, an image gets the same samples, counts and radius whichever shard
+certifies it, so the gathered file has the rows of an unsharded run (only the ``time``
+column, a wall-clock measurement, differs).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from linf_smoothing.results import atomic_path
+
+
+def image_seed(seed: int, idx: int) -> int:
+    """Seed of the generator that draws test image ``idx``'s noise."""
+    return seed * 1_000_003 + idx
+
+
+def selected_images(count: int, skip: int, max_images: int | None = None) -> list[int]:
+    """Indices of the test images an experiment certifies: every ``skip``-th, at most ``max_images``."""
+    return list(range(0, count, skip))[:max_images]
+
+
+def shard_images(indices: Sequence[int], shard: int, shards: int) -> list[int]:
+    """The ``shard``-th (0-based) of ``shards`` contiguous, near-equal parts of ``indices``."""
+    if shards < 1:
+        raise ValueError(f"{shards} shards: give at least 1")
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is outside 0..{shards - 1}: pass --shard below --shards")
+    return list(indices[shard * len(indices) // shards:(shard + 1) * len(indices) // shards])
+
+
+def gather_certifications(shard_paths: Sequence[Path], out: Path) -> int:
+    """Concatenate shard TSVs (in shard order) into ``out`` with one header; return the row count.
+
+    Rows are copied as text, so the gathered file holds exactly the shards' bytes. Raises
+    ValueError if a shard has another header or the image indices do not increase across
+    shards (a shard of another run, or shards out of order)."""
+    header = None
+    rows: list[str] = []
+    last_idx = -1
+    for path in shard_paths:
+        lines = Path(path).read_text().splitlines(keepends=True)
+        if not lines:
+            raise ValueError(f"{path} is empty: delete it and rerun its certify job")
+        if header is None:
+            header = lines[0]
+        elif lines[0] != header:
+            raise ValueError(f"{path} has another header than {shard_paths[0]}: the shards come from different runs")
+        for line in lines[1:]:
+            idx = int(line.split("\t", 1)[0])
+            if idx <= last_idx:
+                raise ValueError(f"{path}: image {idx} comes after image {last_idx}; "
+                                 "give the shards in order, each once")
+            last_idx = idx
+            rows.append(line)
+    if header is None:
+        raise ValueError("no shard files given")
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(header + "".join(rows))
+    return len(rows)
