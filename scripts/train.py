@@ -1,6 +1,11 @@
 #!/usr/bin/env python
 """Train a CIFAR ResNet with TRADES + Gaussian noise (beta 0: Gaussian augmentation) on
-resized arrays; write the final checkpoint and a per-epoch metrics table (TSV)."""
+resized arrays; write the final checkpoint and a per-epoch metrics table (TSV).
+
+Launched by torchrun (e.g. `python -m torch.distributed.run --standalone --nproc-per-node 4
+scripts/train.py ...`), it trains data-parallel: --batch-size stays the global batch, each
+process takes its share of every batch, and the result equals one process's run up to
+floating-point rounding (linf_smoothing.distributed)."""
 import argparse
 import logging
 from pathlib import Path
@@ -9,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from linf_smoothing import cli
+from linf_smoothing import cli, distributed
 from linf_smoothing.data import read_split
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.results import atomic_path, save_checkpoint
@@ -44,6 +49,9 @@ def main() -> None:
                              "(deleted once the model is written)")
     args = parser.parse_args()
     log = logging.getLogger("train")
+    replica, args.device = distributed.start(args.device)
+    if not replica.is_main:
+        logging.getLogger().setLevel(logging.WARNING)
 
     train_x, train_y = read_split(args.train_data)
     test_x, test_y = read_split(args.test_data)
@@ -57,8 +65,9 @@ def main() -> None:
     architecture = {"depth": args.depth, "widths": list(args.widths)}
     torch.manual_seed(args.seed)  # the initial weights come from torch's global generator
     model = cifar_resnet(**architecture, in_channels=train_x.shape[1], num_classes=num_classes)
-    log.info("%d train / %d test images of %s on %s; %d parameters; %s", len(train_x), len(test_x),
-             "x".join(map(str, train_x.shape[1:])), device, sum(p.numel() for p in model.parameters()), settings)
+    log.info("%d train / %d test images of %s on %s (%d processes); %d parameters; %s", len(train_x), len(test_x),
+             "x".join(map(str, train_x.shape[1:])), device, replica.world_size,
+             sum(p.numel() for p in model.parameters()), settings)
 
     def report(row: dict) -> None:
         log.info("epoch %d/%d lr %.4g loss %.4f train acc (noisy) %.4f test acc (noisy) %.4f "
@@ -67,7 +76,10 @@ def main() -> None:
                  row["test_accuracy_clean"], row["seconds"], len(train_x) / row["seconds"])
 
     history = train(model, train_x, train_y, test_x, test_y, settings, device, on_epoch=report,
-                    resume_path=args.resume_state)
+                    resume_path=args.resume_state, replica=replica)
+    distributed.stop(replica)
+    if not replica.is_main:
+        return
     with atomic_path(args.metrics_out) as tmp:
         pd.DataFrame(history, columns=METRIC_COLUMNS).to_csv(tmp, sep="\t", index=False)
     save_checkpoint(args.model_out, model, {

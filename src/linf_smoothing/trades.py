@@ -30,11 +30,16 @@ def _per_sample_norm(v: torch.Tensor) -> torch.Tensor:
     return v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
 
 
+def attack_start(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The attack's initial perturbation, 0.001 * N(0, I)."""
+    return 0.001 * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+
+
 def l2_adversary(model: nn.Module, x: torch.Tensor, eta: torch.Tensor, epsilon: float, steps: int,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None, start: torch.Tensor | None = None) -> torch.Tensor:
     """The inner maximization: x_adv in [0, 1] with ||x_adv - x||_2 <= epsilon per sample.
 
-    delta starts at 0.001 * N(0, I); each of ``steps`` steps moves it by 2*epsilon/steps along
+    delta starts at ``start``, by default a fresh 0.001 * N(0, I) draw; each of ``steps`` steps moves it by 2*epsilon/steps along
     the per-sample-normalized gradient of sum KL(p(x + eta) || p(x + delta + eta)) (a random
     direction where that gradient is 0), then clamps x + delta to [0, 1] and projects delta
     onto the l2 ball. Runs in eval mode and restores the model's mode afterwards.
@@ -42,7 +47,7 @@ def l2_adversary(model: nn.Module, x: torch.Tensor, eta: torch.Tensor, epsilon: 
     was_training = model.training
     model.eval()
     step_size = 2.0 * epsilon / steps
-    delta = 0.001 * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+    delta = attack_start(x, generator) if start is None else start
     with torch.no_grad():
         natural_logits = model(x + eta)
     for _ in range(steps):
@@ -64,11 +69,15 @@ def l2_adversary(model: nn.Module, x: torch.Tensor, eta: torch.Tensor, epsilon: 
 
 def trades_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float, epsilon: float,
                 beta: float, steps: int, generator: torch.Generator | None = None,
-                eta: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                eta: torch.Tensor | None = None, start: torch.Tensor | None = None,
+                attack_model: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """TRADES + Gaussian noise loss of one batch; returns (loss, logits on x + eta).
 
-    ``eta`` (one N(0, sigma^2 I) draw for the batch) is drawn here unless given. The model
-    is left in train mode.
+    ``eta`` (one N(0, sigma^2 I) draw for the batch) and the attack's ``start`` are drawn
+    here, in that order, unless given. ``attack_model`` (default ``model``) runs the inner
+    maximization: the same network without a wrapper that expects every forward to be
+    followed by a backward through the weights (DistributedDataParallel). The model is left
+    in train mode.
     """
     if eta is None:
         eta = sigma * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
@@ -76,7 +85,7 @@ def trades_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float
         model.train()
         logits = model(x + eta)
         return F.cross_entropy(logits, y), logits
-    x_adv = l2_adversary(model, x, eta, epsilon, steps, generator)
+    x_adv = l2_adversary(model if attack_model is None else attack_model, x, eta, epsilon, steps, generator, start)
     model.train()
     logits = model(x + eta)
     robust = _kl_sum(logits, model(x_adv + eta)) / x.shape[0]

@@ -4,6 +4,9 @@ step learning-rate schedule, on resized uint8 arrays held in device memory.
 Each epoch shuffles the training set, crops and flips every batch on the device, takes one
 optimizer step per batch, then reports the mean loss and accuracies under one noise draw on
 the training and test sets (as the original does) and on clean test images.
+
+With several processes (``distributed.Replica``), every batch is still drawn whole and each
+process computes its rows; see ``distributed`` for why the result equals one process's.
 """
 from __future__ import annotations
 
@@ -18,9 +21,10 @@ import numpy as np
 import torch
 
 from linf_smoothing.data import random_crop_flip, to_float
+from linf_smoothing.distributed import SINGLE, Replica, data_parallel
 from linf_smoothing.models import memory_format_for
 from linf_smoothing.results import atomic_path
-from linf_smoothing.trades import trades_loss
+from linf_smoothing.trades import attack_start, trades_loss
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy_noisy", "test_accuracy_noisy",
                   "test_accuracy_clean", "seconds"]
@@ -60,8 +64,9 @@ def _batches(num: int, batch_size: int, order: torch.Tensor | None = None) -> It
 
 
 def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, sigma: float,
-             batch_size: int, generator: torch.Generator | None = None) -> float:
-    """Accuracy of the base classifier on x + eta (one draw per image; sigma = 0 is clean)."""
+             batch_size: int, generator: torch.Generator | None = None, replica: Replica = SINGLE) -> float:
+    """Accuracy of the base classifier on x + eta (one draw per image; sigma = 0 is clean),
+    each process classifying its rows of every batch."""
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=images.device)
     with torch.inference_mode():
@@ -69,26 +74,39 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
             x = to_float(images[idx])
             if sigma > 0:
                 x = x + sigma * torch.randn(x.shape, device=x.device, generator=generator)
-            correct += (model(x).argmax(1) == labels[idx]).sum()
-    return correct.item() / len(images)
+            rows = replica.rows(len(idx))
+            correct += (model(x[rows]).argmax(1) == labels[idx][rows]).sum()
+    return replica.sum(correct).item() / len(images)
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
-               labels: torch.Tensor, settings: TrainSettings, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One optimizer step on a batch of uint8 images already on the device: crop and flip,
-    TRADES + noise loss (bf16 autocast on CUDA if asked), backward, step. Returns the loss
-    as a device tensor, so the loop never waits for the device."""
+               labels: torch.Tensor, settings: TrainSettings, generator: torch.Generator | None = None,
+               replica: Replica = SINGLE, parallel_model: torch.nn.Module | None = None) -> torch.Tensor:
+    """One optimizer step on a (global) batch of uint8 images already on the device: crop and
+    flip, draw the noise and the attack's start, then on this process's rows the TRADES +
+    noise loss (bf16 autocast on CUDA if asked), backward, step.
+
+    With several processes, ``parallel_model`` (``model`` in DistributedDataParallel)
+    computes the loss and ``model`` runs the attack. Returns this process's share of the
+    batch's mean loss (the shares sum to the mean) as a device tensor, so the loop never
+    waits for the device."""
     x = random_crop_flip(to_float(images), settings.crop_padding, generator)
-    x = x.contiguous(memory_format=memory_format_for(x.device))
+    eta = settings.sigma * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+    start = attack_start(x, generator) if settings.beta > 0 else None
+    rows = replica.rows(len(x))
+    x = x[rows].contiguous(memory_format=memory_format_for(x.device))
     autocast = torch.autocast(x.device.type, dtype=torch.bfloat16,
                               enabled=settings.mixed_precision and x.device.type == "cuda")
     with autocast:
-        loss, _ = trades_loss(model, x, labels, settings.sigma, settings.epsilon, settings.beta,
-                              settings.attack_steps, generator)
+        loss, _ = trades_loss(model if parallel_model is None else parallel_model, x, labels[rows], settings.sigma,
+                              settings.epsilon, settings.beta, settings.attack_steps, generator, eta=eta[rows],
+                              start=None if start is None else start[rows], attack_model=model)
+    share = loss * (len(x) / len(images))
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    # DistributedDataParallel averages the processes' gradients; the shares sum to the mean.
+    (share * replica.world_size).backward()
     optimizer.step()
-    return loss.detach()
+    return share.detach()
 
 
 def make_optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
@@ -122,7 +140,7 @@ def _resume(path: Path | None, settings: TrainSettings, model, optimizer, schedu
 def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.ndarray,
           test_images: np.ndarray, test_labels: np.ndarray, settings: TrainSettings,
           device: torch.device, on_epoch: Callable[[dict], None] | None = None,
-          resume_path: Path | None = None) -> list[dict]:
+          resume_path: Path | None = None, replica: Replica = SINGLE) -> list[dict]:
     """Train ``model`` in place; return one metrics dict per epoch (METRIC_COLUMNS).
 
     Every random draw (shuffling, crops and flips, noise, the attack's start) comes from
@@ -130,6 +148,9 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
     With ``resume_path``, the full training state (model, optimizer, schedule, generator
     states, history) is saved there after every epoch, and a later call with the same
     settings continues after the last finished epoch, reproducing the uninterrupted run.
+
+    With several processes (``replica``), each calls ``train`` with the same arguments; the
+    main process writes the resume state, and every process gets the same history.
     """
     generator = torch.Generator(device=device).manual_seed(settings.seed)
     shuffle = torch.Generator().manual_seed(settings.seed)
@@ -139,6 +160,7 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
     x_test = torch.from_numpy(test_images).to(device)
     y_test = torch.from_numpy(test_labels).to(device)
 
+    parallel_model = data_parallel(model, replica)
     optimizer = make_optimizer(model, settings)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(settings.lr_milestones), settings.lr_gamma)
     history = _resume(resume_path, settings, model, optimizer, scheduler, (generator, shuffle))
@@ -148,18 +170,21 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
         loss_sum = torch.zeros((), device=device)
         for idx in _batches(len(x_train), settings.batch_size, torch.randperm(len(x_train), generator=shuffle)):
             idx = idx.to(device)
-            loss_sum += train_step(model, optimizer, x_train[idx], y_train[idx], settings, generator) * len(idx)
+            loss_sum += train_step(model, optimizer, x_train[idx], y_train[idx], settings, generator,
+                                   replica, parallel_model) * len(idx)
         scheduler.step()
         row = {
             "epoch": epoch, "lr": lr,
-            "train_loss": loss_sum.item() / len(x_train),
-            "train_accuracy_noisy": accuracy(model, x_train, y_train, settings.sigma, settings.batch_size, generator),
-            "test_accuracy_noisy": accuracy(model, x_test, y_test, settings.sigma, settings.batch_size, generator),
-            "test_accuracy_clean": accuracy(model, x_test, y_test, 0.0, settings.batch_size),
+            "train_loss": replica.sum(loss_sum).item() / len(x_train),
+            "train_accuracy_noisy": accuracy(model, x_train, y_train, settings.sigma, settings.batch_size,
+                                             generator, replica),
+            "test_accuracy_noisy": accuracy(model, x_test, y_test, settings.sigma, settings.batch_size,
+                                            generator, replica),
+            "test_accuracy_clean": accuracy(model, x_test, y_test, 0.0, settings.batch_size, replica=replica),
             "seconds": time.perf_counter() - start,
         }
         history.append(row)
-        if resume_path is not None:
+        if resume_path is not None and replica.is_main:
             with atomic_path(Path(resume_path)) as tmp:
                 torch.save({"settings": dataclasses.asdict(settings), "model": model.state_dict(),
                             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
