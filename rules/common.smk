@@ -31,12 +31,12 @@ wildcard_constraints:
     shards=r"\d+",
 
 
-def script(name):
+def script(name, launcher="python"):
     """Shell prefix that runs scripts/NAME with this checkout's package importable, whichever
     environment (uv, conda) runs the job. Relative paths keep the command, and so Snakemake's
     code-change trigger, the same wherever the checkout lives."""
     root = os.path.relpath(workflow.basedir)
-    return f"PYTHONPATH={root}/src${{{{PYTHONPATH:+:$PYTHONPATH}}}} python {root}/scripts/{name}"
+    return f"PYTHONPATH={root}/src${{{{PYTHONPATH:+:$PYTHONPATH}}}} {launcher} {root}/scripts/{name}"
 
 
 def resize_inputs(wildcards):
@@ -105,6 +105,19 @@ def other_tables_and_figures():
 
 def dimension(exp):
     return CHANNELS[config["dataset"]] * experiment(config, exp)["image_size"] ** 2
+
+
+def training_processes(wildcards):
+    return experiment_training(config, wildcards.exp)["processes"]
+
+
+def train_launcher(wildcards):
+    """python, or torchrun (as `python -m torch.distributed.run`, the job's own interpreter)
+    for data-parallel training on this node."""
+    processes = training_processes(wildcards)
+    if processes == 1:
+        return "python"
+    return f"python -m torch.distributed.run --standalone --nproc-per-node {processes}"
 
 
 def train_params(wildcards):

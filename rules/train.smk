@@ -12,9 +12,11 @@ rule train:
         p=train_params,
         device=config["device"],
         resume=lambda wildcards: resume_path(wildcards.exp),
+        launcher=train_launcher,
+        threads_per_process=lambda wildcards, threads: max(1, threads // training_processes(wildcards)),
     threads: workflow.cores
     resources:
-        gpu=1,
+        gpu=training_processes,
         runtime=48 * 60,
         mem_mb=16000,
     conda:
@@ -24,13 +26,13 @@ rule train:
     benchmark:
         benchmark_path("train", "{exp}")
     shell:
-        script("train.py") + " --train-data {input.train} --test-data {input.test}"
+        script("train.py", launcher="{params.launcher}") + " --train-data {input.train} --test-data {input.test}"
         " --sigma {params.p[sigma]} --epsilon {params.p[epsilon]} --beta {params.p[beta]}"
         " --attack-steps {params.p[attack_steps]} --depth {params.p[depth]} --widths {params.p[widths]}"
         " --epochs {params.p[epochs]} --batch-size {params.p[batch_size]} --lr {params.p[lr]}"
         " --momentum {params.p[momentum]} --weight-decay {params.p[weight_decay]}"
         " --lr-milestones {params.p[lr_milestones]} --lr-gamma {params.p[lr_gamma]}"
         " --crop-padding {params.p[crop_padding]} --seed {params.p[seed]} {params.p[mixed_precision]}"
-        " --device {params.device} --threads {threads}"
+        " --device {params.device} --threads {params.threads_per_process}"
         " --model-out {output.model} --metrics-out {output.metrics} --resume-state {params.resume}"
         " >> {log} 2>&1"

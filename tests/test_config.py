@@ -88,6 +88,8 @@ BAD = [
     ("unknown device", ("device",), "tpu", "device"),
     ("no shards", ("certify", "shards"), 0, "certify.shards"),
     ("experiment with no shards", ("experiments", 0, "shards"), 0, "experiments[0].shards"),
+    ("more processes than batch rows", ("training", "processes"), 512, "experiments[0]"),
+    ("no processes", ("training", "processes"), 0, "training.processes"),
 ]
 
 

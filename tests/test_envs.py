@@ -41,9 +41,13 @@ def test_env_pins_match_the_lockfile(env_file):
     assert python == "python=3.11"
 
 
+WORKFLOW_ENGINE = {"snakemake", "snakemake-executor-plugin-slurm"}
+
+
 def test_pipeline_env_has_every_runtime_dependency():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    runtime = {re.match(r"[A-Za-z0-9_.-]+", d).group().lower() for d in project} - {"snakemake"}
+    runtime = {re.match(r"[A-Za-z0-9_.-]+", d).group().lower() for d in project} - WORKFLOW_ENGINE
     assert runtime <= set(pins(ROOT / "envs" / "pipeline.yaml"))
+    assert WORKFLOW_ENGINE <= set(pins(ROOT / "envs" / "snakemake.yaml"))
     assert pins(ROOT / "envs" / "pipeline.yaml")["torch"] == "2.13.0"
     assert pins(ROOT / "envs" / "pipeline.yaml")["torchvision"] == "0.28.0"

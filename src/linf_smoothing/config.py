@@ -55,6 +55,11 @@ def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[
         if depth is not None and (depth - 2) % 6:
             raise ConfigError(f"config key {key}.architecture.depth: {depth} is not of the form 6n + 2 "
                               "(110 for ResNet-110)")
+    for i, name in enumerate(names):
+        merged = experiment_training(config, name)
+        if merged["batch_size"] < merged["processes"]:
+            raise ConfigError(f"config key experiments[{i}]: batch_size {merged['batch_size']} is smaller than "
+                              f"processes {merged['processes']}; every process needs rows of each batch")
     for i, exp in enumerate(config["experiments"]):
         if exp["beta"] > 0 and exp["attack_steps"] == 0:
             raise ConfigError(

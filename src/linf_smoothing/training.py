@@ -152,6 +152,10 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
     With several processes (``replica``), each calls ``train`` with the same arguments; the
     main process writes the resume state, and every process gets the same history.
     """
+    last_batch = len(train_images) % settings.batch_size
+    if 0 < last_batch < replica.world_size:
+        raise ValueError(f"the last batch of an epoch holds {last_batch} images, fewer than the {replica.world_size} "
+                         "processes: change training.batch_size or training.processes")
     generator = torch.Generator(device=device).manual_seed(settings.seed)
     shuffle = torch.Generator().manual_seed(settings.seed)
     model.to(device).to(memory_format=memory_format_for(device))
