@@ -12,7 +12,7 @@ rule certify:
     params:
         p=certify_params,
         device=config["device"],
-    threads: workflow.cores
+    threads: JOB_THREADS
     resources:
         gpu=1,
         runtime=48 * 60,

@@ -20,6 +20,11 @@ try:
 except ConfigError as error:
     raise WorkflowError(f"{error} (in config.yaml or an overlay)") from None
 
+# CPU threads of a train or certify job (its cpus-per-task on SLURM). The data sit on the GPU,
+# so a few threads suffice there; Snakemake lowers it to --cores on a smaller machine, and
+# `--set-threads train=N certify=N` changes it.
+JOB_THREADS = 8
+
 RESULTS = config["results_dir"]
 DATA = config["data_dir"]
 EXPERIMENTS = [exp["name"] for exp in config["experiments"]]

@@ -13,8 +13,7 @@ rule train:
         device=config["device"],
         resume=lambda wildcards: resume_path(wildcards.exp),
         launcher=train_launcher,
-        threads_per_process=lambda wildcards, threads: max(1, threads // training_processes(wildcards)),
-    threads: workflow.cores
+    threads: JOB_THREADS
     resources:
         gpu=training_processes,
         runtime=48 * 60,
@@ -33,6 +32,6 @@ rule train:
         " --momentum {params.p[momentum]} --weight-decay {params.p[weight_decay]}"
         " --lr-milestones {params.p[lr_milestones]} --lr-gamma {params.p[lr_gamma]}"
         " --crop-padding {params.p[crop_padding]} --seed {params.p[seed]} {params.p[mixed_precision]}"
-        " --device {params.device} --threads {params.threads_per_process}"
+        " --device {params.device} --threads {threads}"
         " --model-out {output.model} --metrics-out {output.metrics} --resume-state {params.resume}"
         " >> {log} 2>&1"

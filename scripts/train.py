@@ -52,6 +52,8 @@ def main() -> None:
     replica, args.device = distributed.start(args.device)
     if not replica.is_main:
         logging.getLogger().setLevel(logging.WARNING)
+    if args.threads:
+        args.threads = max(1, args.threads // replica.world_size)  # --threads is the whole job's
 
     train_x, train_y = read_split(args.train_data)
     test_x, test_y = read_split(args.test_data)

@@ -83,3 +83,14 @@ class LinearClassifier(torch.nn.Module):
     def forward(self, x):
         margin = x.flatten(1) @ self.w.flatten() + self.b
         return torch.stack([margin, torch.zeros_like(margin)], dim=1)
+
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory):
+    """A workdir where the tiny workflow configuration ran to the end, locally (shared by
+    the workflow and SLURM tests)."""
+    from workflow_runner import snakemake
+
+    workdir = tmp_path_factory.mktemp("workflow")
+    snakemake(workdir, "all")
+    return workdir
