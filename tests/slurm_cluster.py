@@ -95,9 +95,10 @@ def single_node_slurm(folder: Path, cpus: int = 2, memory_mb: int = 16000) -> It
     key.chmod(0o400)
     host = socket.gethostname().split(".")[0]
     CONF_DIR.mkdir(exist_ok=True)
-    conf = CONF_DIR / "slurm.conf"
-    conf.write_text(_slurm_conf(folder, host, cpus, memory_mb))
-    (CONF_DIR / "gres.conf").write_text(MARK + f"NodeName={host} Name=gpu File=/dev/null\n")
+    written = {CONF_DIR / "slurm.conf": _slurm_conf(folder, host, cpus, memory_mb),
+               CONF_DIR / "gres.conf": MARK + f"NodeName={host} Name=gpu File=/dev/null\n"}
+    for path, text in written.items():
+        path.write_text(text)
     env = {key: value for key, value in os.environ.items() if key != "SLURM_CONF"}
     env["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
     munge = ["munged", f"--socket={folder}/munge.socket", f"--key-file={key}", f"--log-file={folder}/munged.log",
@@ -127,5 +128,6 @@ def single_node_slurm(folder: Path, cpus: int = 2, memory_mb: int = 16000) -> It
             except subprocess.TimeoutExpired:
                 daemon.kill()
         subprocess.run([*munge[:2], "--stop"], env=env, capture_output=True)
-        for name in ("slurm.conf", "gres.conf"):
-            (CONF_DIR / name).unlink(missing_ok=True)
+        for path, text in written.items():  # unless another test cluster has replaced them since
+            if path.exists() and path.read_text() == text:
+                path.unlink()

@@ -53,7 +53,7 @@ def slurm_run(cluster, tmp_path_factory):
     profile = workdir / "cluster-profile"
     profile.mkdir()
     (profile / "config.yaml").write_text(yaml.safe_dump(CLUSTER_PROFILE))
-    result = snakemake(workdir, "all", "--verbose", env=cluster, timeout=1200,
+    result = snakemake(workdir, "all", "--verbose", env=cluster, timeout=900,
                        executor=("--workflow-profile", str(ROOT / "profiles" / "slurm"), "--profile", str(profile)))
     jobs = subprocess.run(["scontrol", "show", "job", "--oneliner"], env=cluster, capture_output=True, text=True,
                           check=True).stdout.splitlines()
