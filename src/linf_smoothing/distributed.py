@@ -22,6 +22,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
 
+from linf_smoothing.shards import contiguous_part
+
 
 @dataclass(frozen=True)
 class Replica:
@@ -38,7 +40,7 @@ class Replica:
 
     def rows(self, batch: int) -> slice:
         """This process's contiguous part of a global batch of ``batch`` rows."""
-        return slice(batch * self.rank // self.world_size, batch * (self.rank + 1) // self.world_size)
+        return contiguous_part(batch, self.rank, self.world_size)
 
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """``tensor`` summed over the processes (in place; unchanged for one process)."""
@@ -57,8 +59,10 @@ def start(device_name: str) -> tuple[Replica, str]:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return SINGLE, device_name
+    from linf_smoothing.training import resolve_device  # training imports this module
+
     replica = Replica(int(os.environ["RANK"]), world_size, int(os.environ["LOCAL_RANK"]))
-    cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+    cuda = resolve_device(device_name).type == "cuda"
     if cuda:
         torch.cuda.set_device(replica.local_rank)
     dist.init_process_group("nccl" if cuda else "gloo")

@@ -25,13 +25,18 @@ def selected_images(count: int, skip: int, max_images: int | None = None) -> lis
     return list(range(0, count, skip))[:max_images]
 
 
+def contiguous_part(length: int, part: int, parts: int) -> slice:
+    """The ``part``-th (0-based) of ``parts`` contiguous, near-equal slices of ``range(length)``."""
+    return slice(length * part // parts, length * (part + 1) // parts)
+
+
 def shard_images(indices: Sequence[int], shard: int, shards: int) -> list[int]:
     """The ``shard``-th (0-based) of ``shards`` contiguous, near-equal parts of ``indices``."""
     if shards < 1:
         raise ValueError(f"{shards} shards: give at least 1")
     if not 0 <= shard < shards:
         raise ValueError(f"shard {shard} is outside 0..{shards - 1}: pass --shard below --shards")
-    return list(indices[shard * len(indices) // shards:(shard + 1) * len(indices) // shards])
+    return list(indices[contiguous_part(len(indices), shard, shards)])
 
 
 def gather_certifications(shard_paths: Sequence[Path], out: Path) -> int:

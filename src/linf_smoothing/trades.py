@@ -30,9 +30,14 @@ def _per_sample_norm(v: torch.Tensor) -> torch.Tensor:
     return v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
 
 
+def gaussian_noise(x: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One N(0, sigma^2 I) draw of ``x``'s shape."""
+    return sigma * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+
+
 def attack_start(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """The attack's initial perturbation, 0.001 * N(0, I)."""
-    return 0.001 * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+    return gaussian_noise(x, 0.001, generator)
 
 
 def l2_adversary(model: nn.Module, x: torch.Tensor, eta: torch.Tensor, epsilon: float, steps: int,
@@ -80,7 +85,7 @@ def trades_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float
     in train mode.
     """
     if eta is None:
-        eta = sigma * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+        eta = gaussian_noise(x, sigma, generator)
     if beta == 0:
         model.train()
         logits = model(x + eta)

@@ -24,7 +24,7 @@ from linf_smoothing.data import random_crop_flip, to_float
 from linf_smoothing.distributed import SINGLE, Replica, data_parallel
 from linf_smoothing.models import memory_format_for
 from linf_smoothing.results import atomic_path
-from linf_smoothing.trades import attack_start, trades_loss
+from linf_smoothing.trades import attack_start, gaussian_noise, trades_loss
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy_noisy", "test_accuracy_noisy",
                   "test_accuracy_clean", "seconds"]
@@ -73,7 +73,7 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
         for idx in _batches(len(images), batch_size):
             x = to_float(images[idx])
             if sigma > 0:
-                x = x + sigma * torch.randn(x.shape, device=x.device, generator=generator)
+                x = x + gaussian_noise(x, sigma, generator)
             rows = replica.rows(len(idx))
             correct += (model(x[rows]).argmax(1) == labels[idx][rows]).sum()
     return replica.sum(correct).item() / len(images)
@@ -91,7 +91,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images:
     batch's mean loss (the shares sum to the mean) as a device tensor, so the loop never
     waits for the device."""
     x = random_crop_flip(to_float(images), settings.crop_padding, generator)
-    eta = settings.sigma * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+    eta = gaussian_noise(x, settings.sigma, generator)
     start = attack_start(x, generator) if settings.beta > 0 else None
     rows = replica.rows(len(x))
     x = x[rows].contiguous(memory_format=memory_format_for(x.device))

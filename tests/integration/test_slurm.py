@@ -37,7 +37,8 @@ CLUSTER_PROFILE = {
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    problem = ", ".join(missing_programs()) and f"missing {', '.join(missing_programs())}" or conf_dir_problem()
+    missing = missing_programs()
+    problem = f"missing {', '.join(missing)}" if missing else conf_dir_problem()
     if problem:
         message = f"no test SLURM cluster here: {problem} (apt-get install slurmctld slurmd slurm-client munge)"
         if os.environ.get("LINF_REQUIRE_SLURM") == "1":
