@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from linf_smoothing.devices import resolve_device
 from linf_smoothing.models import cifar_resnet, inference_model
 from linf_smoothing.smoothing import sample_counts
-from linf_smoothing.training import resolve_device
 from measure import interleaved_rates, machine, report
 
 MODELS = {"resnet110": (110, 32), "resnet20": (20, 32)}

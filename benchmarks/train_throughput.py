@@ -22,8 +22,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision import transforms
 
+from linf_smoothing.devices import resolve_device
 from linf_smoothing.models import cifar_resnet
-from linf_smoothing.training import TrainSettings, make_optimizer, resolve_device, train_step
+from linf_smoothing.settings import TrainSettings
+from linf_smoothing.training import make_optimizer, train_step
 from measure import interleaved_rates, machine, report
 
 
@@ -68,16 +70,18 @@ def straightforward_step(model, optimizer, x, y, s: TrainSettings, device):
     x_adv = straightforward_adversary(model, x, eta, s)
     model.train()
     optimizer.zero_grad()
-    logits = model(x + eta)
-    robust = F.kl_div(F.log_softmax(model(x_adv + eta), 1), F.softmax(logits, 1), reduction="sum") / len(x)
-    loss = F.cross_entropy(logits, y) + s.beta * robust
+    # TRADES' outer loss as written: the natural batch runs twice (once for each term).
+    loss_natural = F.cross_entropy(model(x + eta), y)
+    robust = F.kl_div(F.log_softmax(model(x_adv + eta), 1), F.softmax(model(x + eta), 1), reduction="sum") / len(x)
+    loss = loss_natural + s.beta * robust
     loss.backward()
     optimizer.step()
     return loss.item()
 
 
 def run(depth: int, size: int, batch_size: int, batches: int, rounds: int, device: torch.device) -> dict:
-    settings = TrainSettings(sigma=0.12 * size / 32, epsilon=0.435 * size / 32, beta=6.0, attack_steps=10,
+    settings = TrainSettings(method="trades", depth=depth, widths=(16, 32, 64), mixed_precision=False,
+                             sigma=0.12 * size / 32, epsilon=0.435 * size / 32, beta=6.0, attack_steps=10,
                              epochs=1, batch_size=batch_size, lr=0.1, momentum=0.9, weight_decay=1e-4,
                              lr_milestones=(), lr_gamma=0.1, crop_padding=4, seed=1)
     rng = np.random.default_rng(0)
@@ -87,7 +91,8 @@ def run(depth: int, size: int, batch_size: int, batches: int, rounds: int, devic
     torch.manual_seed(0)
     ours_model = cifar_resnet(depth).to(device)
     reference_model = copy.deepcopy(ours_model)
-    ours_optimizer, reference_optimizer = make_optimizer(ours_model, settings), make_optimizer(reference_model, settings)
+    ours_optimizer = make_optimizer(ours_model, settings)
+    reference_optimizer = make_optimizer(reference_model, settings)
     x_device, y_device = torch.from_numpy(images).to(device), torch.from_numpy(labels).to(device)
     generator = torch.Generator(device=device).manual_seed(0)
     loader = torch.utils.data.DataLoader(PILDataset(images, labels, size), batch_size=batch_size, shuffle=True)
@@ -103,7 +108,8 @@ def run(depth: int, size: int, batch_size: int, batches: int, rounds: int, devic
     rates = interleaved_rates({"ours": ours, "reference": reference}, n, rounds, device)
     return {"model": f"resnet{depth}", "size": size, "batch": batch_size, "attack_steps": 10,
             "device": machine(device), "ours_images_per_s": round(rates["ours"], 2),
-            "reference_images_per_s": round(rates["reference"], 2), "ours_vs_reference": rates["ours"] / rates["reference"]}
+            "reference_images_per_s": round(rates["reference"], 2),
+            "ours_vs_reference": rates["ours"] / rates["reference"]}
 
 
 def main(argv=None) -> list[dict]:

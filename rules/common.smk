@@ -1,19 +1,27 @@
 # Config validation and the functions that map an experiment to its paths and parameters.
 import json
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import min_version
-
-min_version("9.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from linf_smoothing.config import ConfigError, experiment, experiment_training, validate_config
-from linf_smoothing.datasets import CHANNELS
+from linf_smoothing.config import (
+    analysis_settings,
+    certify_settings,
+    predict_settings,
+    experiment,
+    experiment_training,
+    train_settings,
+    trained_experiments,
+    validate_config,
+)
+from linf_smoothing.errors import ConfigError
+from linf_smoothing.settings import to_arguments
 
 try:
     validate_config(config)
@@ -28,6 +36,9 @@ JOB_THREADS = 8
 RESULTS = config["results_dir"]
 DATA = config["data_dir"]
 EXPERIMENTS = [exp["name"] for exp in config["experiments"]]
+TRAINED = trained_experiments(config)
+IMPORTED = [exp for exp in EXPERIMENTS if exp not in TRAINED]
+
 
 wildcard_constraints:
     exp="|".join(EXPERIMENTS),
@@ -78,6 +89,11 @@ def certification_path(exp):
     return f"{RESULTS}/certify/{exp}.tsv"
 
 
+def description_path(tsv):
+    """The JSON description written beside a certification TSV (results.description_path)."""
+    return f"{tsv}.json"
+
+
 def shard_count(exp):
     return experiment(config, exp).get("shards", config["certify"]["shards"])
 
@@ -92,24 +108,52 @@ def certification_shards(wildcards):
     return [shard_path(wildcards.exp, shard, shards) for shard in range(shards)]
 
 
-def benchmark_tables():
-    return [f"{RESULTS}/tables/benchmark.{ext}" for ext in ("csv", "md", "tex")]
+def certification_descriptions(wildcards):
+    return [description_path(tsv) for tsv in certification_shards(wildcards)]
 
 
-def vary_dim_figures():
-    return [f"{RESULTS}/figures/vary_dim.{ext}" for ext in ("png", "pdf")]
+def train_options(wildcards):
+    """The training script's settings options (settings.TrainSettings), so a change to any reruns that model."""
+    return to_arguments(train_settings(config, wildcards.exp))
 
 
-def other_tables_and_figures():
-    """Everything `all` builds beside the paper's table and figure."""
-    tables = [f"{RESULTS}/tables/certified_at_radii.{ext}" for ext in ("csv", "md")]
-    figures = [f"{RESULTS}/figures/{name}.{ext}" for name in ("certified_l2", "certified_normalized",
-                                                               "training_curves") for ext in ("png", "pdf")]
-    return tables + figures
+def released_checkpoint(wildcards):
+    """The configured released checkpoint of an imported experiment."""
+    return experiment(config, wildcards.exp)["checkpoint"]
 
 
-def dimension(exp):
-    return CHANNELS[config["dataset"]] * experiment(config, exp)["image_size"] ** 2
+def certify_options(wildcards):
+    """The certification script's settings options (settings.CertifySettings)."""
+    return to_arguments(certify_settings(config, wildcards.exp))
+
+
+# The analysis scripts' settings options (settings.AnalysisSettings).
+ANALYSIS_OPTIONS = to_arguments(analysis_settings(config))
+
+
+def predict_options(wildcards):
+    """The prediction script's settings options (settings.PredictSettings)."""
+    return to_arguments(predict_settings(config, wildcards.exp))
+
+
+def prediction_path(exp):
+    return f"{RESULTS}/predict/{exp}.tsv"
+
+
+def certifications():
+    """Every experiment's certification TSV and its description."""
+    tsvs = [certification_path(exp) for exp in EXPERIMENTS]
+    return tsvs + [description_path(tsv) for tsv in tsvs]
+
+
+def labelled_certifications():
+    """LABEL=PATH of each experiment's certification, the analysis script's arguments."""
+    return " ".join(f"{exp}={certification_path(exp)}" for exp in EXPERIMENTS)
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly these names (none when the list is empty)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
 def training_processes(wildcards):
@@ -125,49 +169,37 @@ def train_launcher(wildcards):
     return f"python -m torch.distributed.run --standalone --nproc-per-node {processes}"
 
 
-def train_params(wildcards):
-    """Every setting the training script takes, so a change to any reruns that model."""
-    exp = experiment(config, wildcards.exp)
-    train = experiment_training(config, wildcards.exp)
-    return {
-        "sigma": exp["sigma"], "epsilon": exp["epsilon"], "beta": exp["beta"],
-        "attack_steps": exp["attack_steps"], "depth": train["architecture"]["depth"],
-        "widths": " ".join(map(str, train["architecture"]["widths"])),
-        "epochs": train["epochs"], "batch_size": train["batch_size"], "lr": train["lr"],
-        "momentum": train["momentum"], "weight_decay": train["weight_decay"],
-        "lr_milestones": " ".join(map(str, train["lr_milestones"])), "lr_gamma": train["lr_gamma"],
-        "crop_padding": train["crop_padding"], "seed": train["seed"],
-        "mixed_precision": "--mixed-precision" if train["mixed_precision"] else "",
-    }
-
-
-def certify_params(wildcards):
-    exp = experiment(config, wildcards.exp)
-    max_images = exp.get("max_images")
-    c = config["certify"]
-    return dict(c, sigma=exp["sigma"], skip=exp["skip"], shards=shard_count(wildcards.exp),
-                max_images=f"--max-images {max_images}" if max_images else "",
-                compile="--compile" if c["compile"] else "",
-                mixed_precision="--mixed-precision" if c["mixed_precision"] else "")
-
-
-def noise_arguments():
-    """LABEL=SIGMA:DIMENSION of each experiment, for the l2 and normalized figures and the ceilings."""
-    return " ".join(f"{exp}={experiment(config, exp)['sigma']}:{dimension(exp)}" for exp in EXPERIMENTS)
-
-
 def reference_curves():
     """label -> path of the configured reference certification files, found from the workflow's folder."""
     root = os.path.relpath(workflow.basedir)
-    return {c["label"]: os.path.normpath(os.path.join(root, c["path"])) for c in config["analysis"]["reference_curves"]}
+    return {
+        c["label"]: os.path.normpath(os.path.join(root, c["path"]))
+        for c in config["analysis"]["reference_curves"]
+    }
+
+
+def published_files():
+    """method -> path of the published files the table's published rows are computed from."""
+    root = os.path.relpath(workflow.basedir)
+    return {
+        f["method"]: os.path.normpath(os.path.join(root, f["path"]))
+        for f in config["analysis"]["published_files"]
+    }
+
+
+def published_arguments():
+    files = published_files()
+    if not files:
+        return ""
+    return "--published " + " ".join(
+        shlex.quote(f"{method}={path}") for method, path in files.items()
+    )
 
 
 def reference_arguments():
     curves = reference_curves()
     if not curves:
         return ""
-    return "--reference " + " ".join(shlex.quote(f"{label}={path}") for label, path in curves.items())
-
-
-def labelled_certifications():
-    return " ".join(f"{exp}={certification_path(exp)}" for exp in EXPERIMENTS)
+    return "--reference " + " ".join(
+        shlex.quote(f"{label}={path}") for label, path in curves.items()
+    )

@@ -8,14 +8,14 @@ rule download_cifar10:
             data=DATA,
             name=[f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"],
         ),
-    params:
-        root=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),
-    conda:
-        "../envs/pipeline.yaml"
     log:
         log_path("download_cifar10", "cifar10"),
     benchmark:
         benchmark_path("download_cifar10", "cifar10")
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        root=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),
     shell:
         script("download_cifar10.py") + " --root {params.root} > {log} 2>&1"
 
@@ -26,15 +26,16 @@ rule resize:
     output:
         train=resized("train", "{size}"),
         test=resized("test", "{size}"),
-    params:
-        dataset=config["dataset"],
-        data_dir=DATA,
-    conda:
-        "../envs/pipeline.yaml"
     log:
         log_path("resize", f"{config['dataset']}_size{{size}}"),
     benchmark:
         benchmark_path("resize", f"{config['dataset']}_size{{size}}")
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        dataset=config["dataset"],
+        data_dir=DATA,
     shell:
-        script("resize.py") + " --dataset {params.dataset} --data-dir {params.data_dir} --size {wildcards.size}"
+        script("resize.py")
+        + " --dataset {params.dataset} --data-dir {params.data_dir} --size {wildcards.size}"
         " --train-out {output.train} --test-out {output.test} > {log} 2>&1"

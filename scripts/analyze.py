@@ -3,13 +3,16 @@
 
     python scripts/analyze.py size32=results/certify/size32.tsv size48=... --outdir results/analysis
 
-Reads our TSVs and the original's or Cohen et al.'s six-column files. Writes to OUTDIR:
-  benchmark.{csv,md,tex}          each run on all its images, then the paper's published rows
-  certified_at_radii.{csv,md}     certified accuracy of each run at --grid-radii
+Our files describe themselves (FILE.json: sigma, d, N, alpha) and hold the vote counts from
+which every certificate variant (--certificates) is recomputed. The original's and Cohen et
+al.'s six-column files hold one certificate and no description: give --noise LABEL=SIGMA:DIM,
+--n and --alpha, and --radius-norm LABEL=l2 for Cohen's, whose radius is l2. Writes to OUTDIR:
+  benchmark.{csv,md,tex}          each run and certificate on all its images, then the paper's rows
+  certified_at_radii.{csv,md}     certified accuracy of each run and certificate at --grid-radii
   vary_dim.{png,pdf}              certified accuracy against l-inf radius (images with
-                                  idx % FIGURE_SKIP == 0), 2/255 and the ceiling marked
-  certified_l2.{png,pdf}          the same against l2 radius          (needs --noise)
-  certified_normalized.{png,pdf}  the same against radius*sqrt(d)/sigma (needs --noise)
+                                  idx % FIGURE_SKIP == 0), 2/255 and the ceilings marked
+  certified_l2.{png,pdf}          the same against l2 radius          (first certificate)
+  certified_normalized.{png,pdf}  the same against radius*sqrt(d)/sigma
 --only limits the output to one group."""
 import argparse
 from pathlib import Path
@@ -17,10 +20,20 @@ from pathlib import Path
 import numpy as np
 
 from linf_smoothing import cli
-from linf_smoothing.analysis import (benchmark_table, curve_figure, every_nth, radius_grid_table, vary_dim_figure,
-                                     with_scaled_radii, write_radius_grid, write_tables)
-from linf_smoothing.bounds import max_certifiable_radius
+from linf_smoothing.analysis import (
+    benchmark_table,
+    certified_runs,
+    curve_figure,
+    every_nth,
+    load_run,
+    radius_grid_table,
+    vary_dim_figure,
+    with_scaled_radii,
+    write_radius_grid,
+    write_tables,
+)
 from linf_smoothing.results import read_certification
+from linf_smoothing.settings import AnalysisSettings, add_arguments, from_arguments
 
 OUTPUTS = ("table", "grid", "vary_dim", "radius_figures")
 
@@ -34,61 +47,79 @@ def noise(text: str) -> tuple[str, tuple[float, int]]:
         raise argparse.ArgumentTypeError(f"expected LABEL=SIGMA:DIMENSION, got {text!r}") from None
 
 
+def radius_norm(text: str) -> tuple[str, str]:
+    label, norm = cli.labelled(text)
+    if norm not in ("linf", "l2"):
+        raise argparse.ArgumentTypeError(f"expected LABEL=linf or LABEL=l2, got {text!r}")
+    return label, norm
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=cli.labelled, metavar="LABEL=PATH")
     parser.add_argument("--outdir", required=True, type=Path)
     parser.add_argument("--only", choices=OUTPUTS, help="write only this group of outputs")
-    parser.add_argument("--threshold", type=float, default=2 / 255, help="l-inf radius of the table (2/255)")
-    parser.add_argument("--grid-radii", type=float, nargs="+", default=[0.0, 0.002, 0.004, 0.006, 2 / 255, 0.008])
-    parser.add_argument("--radius-max", type=float, default=0.01, help="x range of the vary-dim figure")
-    parser.add_argument("--radius-points", type=int, default=201)
-    parser.add_argument("--figure-skip", type=int, default=20, help="figures use images with idx %% skip == 0")
-    parser.add_argument("--noise", type=noise, nargs="*", default=[], metavar="LABEL=SIGMA:DIM",
-                        help="each run's sigma and input dimension d (for the l2 and normalized figures and "
-                             "the ceilings)")
-    parser.add_argument("--n", type=int, help="samples N of the certification (marks the largest certifiable radius)")
-    parser.add_argument("--alpha", type=float, help="failure probability of the certification")
+    add_arguments(parser, AnalysisSettings)
+    foreign = parser.add_argument_group("files without a description (the original's, Cohen et al.'s)")
+    foreign.add_argument("--noise", type=noise, nargs="*", default=[], metavar="LABEL=SIGMA:DIM",
+                         help="the run's sigma and input dimension d")
+    foreign.add_argument("--n", type=int, help="samples N of the certification")
+    foreign.add_argument("--alpha", type=float, help="failure probability of the certification")
+    foreign.add_argument("--radius-norm", type=radius_norm, nargs="*", default=[], metavar="LABEL=linf|l2",
+                         help="the norm of the file's radius column: linf (the original's, default) or l2 (Cohen's)")
     parser.add_argument("--reference", type=cli.labelled, nargs="*", default=[], metavar="LABEL=PATH",
                         help="certification files drawn dashed beside ours, e.g. the original's")
-    parser.add_argument("--title", default="CIFAR-10, ResNet110")
+    parser.add_argument("--published", type=cli.labelled, nargs="*", default=[], metavar="METHOD=PATH",
+                        help="compute the table's published row METHOD from this published certification file "
+                             "(its radius l-inf) instead of the typed number")
     args = parser.parse_args()
+    settings = from_arguments(AnalysisSettings, args)
 
-    runs = {label: read_certification(path) for label, path in args.runs}
-    noise_of = dict(args.noise)
+    noise_of, norm_of = dict(args.noise), dict(args.radius_norm)
+    runs = {label: load_run(path, noise_of.get(label), args.n, args.alpha, norm_of.get(label, "linf"))
+            for label, path in args.runs}
+    certified = certified_runs(runs, settings.certificates)
     wanted = set(OUTPUTS) if args.only is None else {args.only}
     written = []
     if "table" in wanted:
-        written += write_tables(benchmark_table(runs, args.threshold), args.outdir, args.threshold)
+        published = {method: (path, read_certification(path)) for method, path in args.published}
+        written += write_tables(benchmark_table(certified, settings.linf_threshold, published), args.outdir,
+                                settings.linf_threshold)
     if "grid" in wanted:
-        written += write_radius_grid(radius_grid_table(runs, args.grid_radii), args.outdir)
+        written += write_radius_grid(radius_grid_table(certified, settings.grid_radii), args.outdir)
 
-    subsets = {label: every_nth(frame, args.figure_skip) for label, frame in runs.items()}
-    reference = {label: every_nth(read_certification(path), args.figure_skip) for label, path in args.reference}
-    ceilings = {}
-    if args.n and args.alpha:
-        ceilings = {label: max_certifiable_radius(sigma, args.n, args.alpha, d) for label, (sigma, d) in noise_of.items()}
+    subsets = {key: every_nth(frame, settings.figure_skip) for key, frame in certified.items()}
+    reference = {label: every_nth(read_certification(path), settings.figure_skip) for label, path in args.reference}
+    ceilings = {key: runs[key[0]].ceiling(key[1]) for key in certified}
+    ceilings = {key: c for key, c in ceilings.items() if c is not None}
     if "vary_dim" in wanted:
-        radii = np.linspace(0.0, args.radius_max, args.radius_points)
+        radii = np.linspace(0.0, settings.radius_max, settings.radius_points)
         paths = [args.outdir / "vary_dim.png", args.outdir / "vary_dim.pdf"]
-        vary_dim_figure(subsets, radii, args.threshold, list(ceilings.values()), args.title, paths, reference)
+        vary_dim_figure(subsets, radii, settings.linf_threshold, list(ceilings.values()), settings.figure_title,
+                        paths, reference)
         written += paths
     if "radius_figures" in wanted:
-        missing = [label for label in runs if label not in noise_of]
+        missing = [label for label, run in runs.items() if run.sigma is None]
         if missing:
             raise ValueError(f"--noise LABEL=SIGMA:DIM is needed for {', '.join(missing)} (l2 and normalized figures)")
-        scaled = {label: with_scaled_radii(frame, *noise_of[label]) for label, frame in subsets.items()}
+        first_keys = {}  # each run's first certificate
+        for key in subsets:
+            first_keys.setdefault(key[0], key)
+        first = {key: subsets[key] for key in first_keys.values()}
+        scaled = {key: with_scaled_radii(frame, runs[key[0]].sigma, runs[key[0]].dimension)
+                  for key, frame in first.items()}
         # x ranges: a little past the largest ceiling (or the largest radius, without N and alpha)
-        ceilings_l2 = {label: c * np.sqrt(noise_of[label][1]) for label, c in ceilings.items()}
+        ceilings_l2 = {key: c * np.sqrt(runs[key[0]].dimension) for key, c in ceilings.items() if key in first}
         top_l2 = 1.1 * max(ceilings_l2.values() or [f["radius_l2"].max() for f in scaled.values()])
-        top_normalized = 1.1 * max([c / noise_of[label][0] for label, c in ceilings_l2.items()] or
+        top_normalized = 1.1 * max([c / runs[key[0]].sigma for key, c in ceilings_l2.items()] or
                                    [f["radius_over_sigma"].max() for f in scaled.values()])
         for column, top, name, xlabel in (
                 ("radius_l2", top_l2, "certified_l2", r"$\ell_2$ radius"),
                 ("radius_over_sigma", top_normalized, "certified_normalized",
                  r"$\ell_\infty$ radius $\times \sqrt{d} / \sigma$ (= $\ell_2$ radius / $\sigma$)")):
             paths = [args.outdir / f"{name}.png", args.outdir / f"{name}.pdf"]
-            curve_figure(scaled, np.linspace(0.0, top, args.radius_points), column, xlabel, args.title, paths)
+            curve_figure(scaled, np.linspace(0.0, top, settings.radius_points), column, xlabel,
+                         settings.figure_title, paths)
             written += paths
     print("\n".join(map(str, written)))
 

@@ -23,7 +23,7 @@ def main() -> None:
         start = time.perf_counter()
         resized = resize_images(images, args.size)
         seconds = time.perf_counter() - start
-        save_split(out, resized, labels)
+        save_split(out, resized, labels, args.dataset)
         log.info("%s %s: %d images %s -> %s in %.2f s (%.0f images/s) -> %s", args.dataset, split, len(images),
                  "x".join(map(str, images.shape[1:])), "x".join(map(str, resized.shape[1:])), seconds,
                  len(images) / max(seconds, 1e-9), out)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Train a CIFAR ResNet with TRADES + Gaussian noise (beta 0: Gaussian augmentation) on
-resized arrays; write the final checkpoint and a per-epoch metrics table (TSV).
+"""Train a CIFAR ResNet with a training method (--method trades: TRADES + Gaussian noise;
+gaussian: Gaussian augmentation) on resized arrays; write the final checkpoint and a per-epoch metrics table (TSV).
 
 Launched by torchrun (e.g. `python -m torch.distributed.run --standalone --nproc-per-node 4
 scripts/train.py ...`), it trains data-parallel: --batch-size stays the global batch, each
@@ -18,29 +18,15 @@ from linf_smoothing import cli, distributed
 from linf_smoothing.data import read_split
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.results import atomic_path, save_checkpoint
-from linf_smoothing.training import METRIC_COLUMNS, TrainSettings, train
+from linf_smoothing.settings import TrainSettings, add_arguments, as_dict, from_arguments
+from linf_smoothing.training import METRIC_COLUMNS, train
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train-data", required=True, help="resized train split (.npz)")
     parser.add_argument("--test-data", required=True, help="resized test split (.npz)")
-    parser.add_argument("--sigma", type=float, required=True, help="Gaussian noise level")
-    parser.add_argument("--epsilon", type=float, required=True, help="TRADES l2 radius")
-    parser.add_argument("--beta", type=float, required=True, help="TRADES weight (0: Gaussian augmentation)")
-    parser.add_argument("--attack-steps", type=int, required=True)
-    parser.add_argument("--depth", type=int, default=110, help="ResNet depth, 6n + 2")
-    parser.add_argument("--widths", type=int, nargs=3, default=[16, 32, 64])
-    parser.add_argument("--epochs", type=int, required=True)
-    parser.add_argument("--batch-size", type=int, required=True)
-    parser.add_argument("--lr", type=float, required=True)
-    parser.add_argument("--momentum", type=float, required=True)
-    parser.add_argument("--weight-decay", type=float, required=True)
-    parser.add_argument("--lr-milestones", type=int, nargs="*", default=[])
-    parser.add_argument("--lr-gamma", type=float, required=True)
-    parser.add_argument("--crop-padding", type=int, required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--mixed-precision", action="store_true", help="bf16 autocast on CUDA")
+    add_arguments(parser, TrainSettings)
     cli.add_device_arguments(parser)
     parser.add_argument("--model-out", required=True, help="final checkpoint (.pt)")
     parser.add_argument("--metrics-out", required=True, help="per-epoch metrics (.tsv)")
@@ -48,24 +34,17 @@ def main() -> None:
                         help="save the training state here after every epoch and resume from it after a kill "
                              "(deleted once the model is written)")
     args = parser.parse_args()
+    settings = from_arguments(TrainSettings, args)
     log = logging.getLogger("train")
-    replica, args.device = distributed.start(args.device)
+    replica, device = distributed.start(cli.device_from_arguments(args, processes=distributed.world_size()))
     if not replica.is_main:
         logging.getLogger().setLevel(logging.WARNING)
-    if args.threads:
-        args.threads = max(1, args.threads // replica.world_size)  # --threads is the whole job's
 
     train_x, train_y = read_split(args.train_data)
     test_x, test_y = read_split(args.test_data)
     num_classes = int(max(train_y.max(), test_y.max()) + 1)
-    device = cli.device_from_arguments(args)
-    settings = TrainSettings(
-        sigma=args.sigma, epsilon=args.epsilon, beta=args.beta, attack_steps=args.attack_steps,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, lr_milestones=tuple(args.lr_milestones), lr_gamma=args.lr_gamma,
-        crop_padding=args.crop_padding, seed=args.seed, mixed_precision=args.mixed_precision)
-    architecture = {"depth": args.depth, "widths": list(args.widths)}
-    torch.manual_seed(args.seed)  # the initial weights come from torch's global generator
+    architecture = {"depth": settings.depth, "widths": list(settings.widths)}
+    torch.manual_seed(settings.seed)  # the initial weights come from torch's global generator
     model = cifar_resnet(**architecture, in_channels=train_x.shape[1], num_classes=num_classes)
     log.info("%d train / %d test images of %s on %s (%d processes); %d parameters; %s", len(train_x), len(test_x),
              "x".join(map(str, train_x.shape[1:])), device, replica.world_size,
@@ -86,7 +65,7 @@ def main() -> None:
         pd.DataFrame(history, columns=METRIC_COLUMNS).to_csv(tmp, sep="\t", index=False)
     save_checkpoint(args.model_out, model, {
         "architecture": architecture, "in_channels": int(train_x.shape[1]), "num_classes": num_classes,
-        "image_size": int(train_x.shape[-1]), "sigma": args.sigma, "epochs": args.epochs})
+        "image_size": int(train_x.shape[-1]), "training": as_dict(settings)})
     if args.resume_state is not None:
         args.resume_state.unlink(missing_ok=True)
     last = history[-1]

@@ -9,10 +9,12 @@ import torch
 
 from linf_smoothing import distributed
 from linf_smoothing.models import cifar_resnet
-from linf_smoothing.training import TrainSettings, make_optimizer, train_step
+from linf_smoothing.settings import TrainSettings
+from linf_smoothing.training import make_optimizer, train_step
 
-SETTINGS = TrainSettings(sigma=0.25, epsilon=0.3, beta=6.0, attack_steps=2, epochs=1, batch_size=15, lr=0.1,
-                         momentum=0.9, weight_decay=1e-4, lr_milestones=(), lr_gamma=0.1, crop_padding=1, seed=1)
+SETTINGS = TrainSettings(method="trades", depth=8, widths=(4, 8, 8), sigma=0.25, epsilon=0.3, beta=6.0, attack_steps=2,
+                         epochs=1, batch_size=15, lr=0.1, momentum=0.9, weight_decay=1e-4, lr_milestones=(),
+                         lr_gamma=0.1, crop_padding=1, seed=1)
 STEPS = 3
 
 
@@ -41,7 +43,7 @@ def run_steps(replica: distributed.Replica) -> list[dict[str, torch.Tensor]]:
 
 
 if __name__ == "__main__":
-    replica, _ = distributed.start("cpu")
+    replica, _ = distributed.start(torch.device("cpu"))
     states = run_steps(replica)
     torch.save(states, Path(sys.argv[1]) / f"rank{replica.rank}.pt")
     distributed.stop(replica)

@@ -6,10 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linf_smoothing.analysis import (benchmark_table, certified_accuracy, curve_figure, every_nth, summarize,
-                                     training_figure, vary_dim_figure, with_scaled_radii)
-from linf_smoothing.results import read_certification
 from conftest import ROOT
+from linf_smoothing.analysis import (
+    AS_IN_FILE,
+    benchmark_table,
+    certified_accuracy,
+    curve_figure,
+    every_nth,
+    load_run,
+    summarize,
+    training_figure,
+    vary_dim_figure,
+    with_scaled_radii,
+)
+from linf_smoothing.results import read_certification
 
 ORIGINAL = ROOT / "reference" / "original"
 FILES = {
@@ -55,14 +65,16 @@ def test_every_nth_selects_the_figure_subset():
 
 
 def test_table_has_runs_then_published_rows():
-    table = benchmark_table({"a": read_certification(ORIGINAL / FILES["size32"])}, 2 / 255)
+    table = benchmark_table({("a", AS_IN_FILE): read_certification(ORIGINAL / FILES["size32"])}, 2 / 255)
     assert list(table["source"]) == ["run"] + ["published"] * 7
+    assert table.iloc[0]["certificate"] == AS_IN_FILE and table.iloc[1]["certificate"] == "blum"
     assert table.iloc[1]["certified_accuracy"] == pytest.approx(0.626)
     assert table.iloc[1]["natural_accuracy"] == pytest.approx(0.787)
 
 
 def test_vary_dim_figure_draws_one_curve_per_run_and_the_marks(tmp_path):
-    runs = {label: read_certification(ORIGINAL / FILES[label]) for label in ("size32", "size48", "size64")}
+    runs = {(label, AS_IN_FILE): read_certification(ORIGINAL / FILES[label])
+            for label in ("size32", "size48", "size64")}
     radii = np.linspace(0, 0.01, 201)
     paths = [tmp_path / "f.png", tmp_path / "f.pdf"]
     fig = vary_dim_figure(runs, radii, 2 / 255, [0.008252], "CIFAR-10, ResNet110", paths)
@@ -74,7 +86,7 @@ def test_vary_dim_figure_draws_one_curve_per_run_and_the_marks(tmp_path):
     assert ax.get_xlim() == (0.0, 0.01) and ax.get_ylim() == (0.0, 1.0)
     assert ax.get_title() == "CIFAR-10, ResNet110"
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[1].read_bytes()[:4] == b"%PDF"
-    np.testing.assert_allclose(curves[0].get_ydata(), certified_accuracy(runs["size32"], radii))
+    np.testing.assert_allclose(curves[0].get_ydata(), certified_accuracy(runs["size32", AS_IN_FILE], radii))
 
 
 def test_analyze_script_on_the_originals_files(tmp_path):
@@ -110,13 +122,17 @@ def test_normalized_radii_collapse_the_three_sizes():
 
 
 def test_curve_and_training_figures_have_their_curves(tmp_path):
-    runs = {label: with_scaled_radii(read_certification(ORIGINAL / FILES[label]), s, d)
-            for label, (s, d) in {"size32": (0.12, 3072), "size48": (0.18, 6912)}.items()}
+    runs = {(label, certificate): with_scaled_radii(read_certification(ORIGINAL / FILES[label]), s, d)
+            for label, (s, d) in {"size32": (0.12, 3072), "size48": (0.18, 6912)}.items()
+            for certificate in ("blum", "sound_top2")}
     fig = curve_figure(runs, np.linspace(0, 1, 50), "radius_l2", "l2 radius", "t", [tmp_path / "c.png"],
-                       reference={"original": runs["size32"]})
+                       reference={"original": runs["size32", "blum"]})
     ax = fig.axes[0]
-    assert [l.get_label() for l in ax.lines] == ["size32", "size48", "original"]
-    assert ax.lines[2].get_linestyle() == "--" and ax.get_xlabel() == "l2 radius"
+    assert [line.get_label() for line in ax.lines] == ["size32, blum", "size32, sound_top2", "size48, blum",
+                                                       "size48, sound_top2", "original"]
+    assert [line.get_linestyle() for line in ax.lines] == ["-", "-.", "-", "-.", "--"]
+    assert ax.lines[0].get_color() == ax.lines[1].get_color() != ax.lines[2].get_color()
+    assert ax.get_xlabel() == "l2 radius"
     history = pd.DataFrame({"epoch": [0, 1, 2], "lr": 0.1, "train_loss": [2.0, 1.5, 1.0],
                             "train_accuracy_noisy": [0.3, 0.5, 0.6], "test_accuracy_noisy": [0.3, 0.4, 0.5],
                             "test_accuracy_clean": [0.4, 0.6, 0.7], "seconds": 1.0})
@@ -125,3 +141,60 @@ def test_curve_and_training_figures_have_their_curves(tmp_path):
     assert len(loss_ax.lines) == 2 and len(acc_ax.lines) == 6
     assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylim() == (0.0, 1.0)
     assert (tmp_path / "t.png").stat().st_size > 0 and (tmp_path / "t.pdf").stat().st_size > 0
+
+
+COHEN = ROOT / "reference" / "cohen"
+COHEN_NUMBERS = {  # reference/cohen (and ../shared/reference/cohen/README.md), computed there from the files
+    0.12: dict(natural=0.8317, abstentions=324, l2=(0.5977, 0.0, 0.0), linf=0.3399),
+    0.25: dict(natural=0.7665, abstentions=795, l2=(0.6116, 0.4225, 0.2506), linf=0.4783),
+}
+
+
+@pytest.mark.parametrize("sigma", COHEN_NUMBERS)
+def test_cohens_l2_files_give_their_published_numbers(sigma):
+    run = load_run(COHEN / f"cohen_full_sigma_{sigma}", noise=(sigma, 3072), n=100_000, alpha=0.001,
+                   radius_norm="l2")
+    expected = COHEN_NUMBERS[sigma]
+    row = summarize("cohen", run.frame, 2 / 255)
+    assert (row["images"], row["abstentions"]) == (10_000, expected["abstentions"])
+    assert row["natural_accuracy"] == pytest.approx(expected["natural"], abs=1e-9)
+    assert row["certified_accuracy"] == pytest.approx(expected["linf"], abs=1e-9)
+    np.testing.assert_allclose(certified_accuracy(run.frame, [0.25, 0.5, 0.75], "radius_l2"), expected["l2"], atol=1e-9)
+
+
+def test_an_l2_file_read_as_linf_stops_with_one_line():
+    with pytest.raises(ValueError) as error:
+        load_run(COHEN / "cohen_full_sigma_0.12", noise=(0.12, 3072), n=100_000, alpha=0.001)
+    message = str(error.value)
+    assert "\n" not in message and "cohen_full_sigma_0.12" in message
+    assert "0.00825" in message and "l2 file read as l-inf" in message and "--radius-norm" in message
+
+
+def test_analyze_script_on_cohens_files(tmp_path):
+    command = [sys.executable, str(ROOT / "scripts" / "analyze.py"), f"cohen012={COHEN / 'cohen_full_sigma_0.12'}",
+               f"cohen025={COHEN / 'cohen_full_sigma_0.25'}", "--outdir", str(tmp_path), "--only", "table",
+               "--noise", "cohen012=0.12:3072", "cohen025=0.25:3072", "--n", "100000", "--alpha", "0.001"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith("error: ")
+    subprocess.run(command + ["--radius-norm", "cohen012=l2", "cohen025=l2"], check=True, capture_output=True)
+    table = pd.read_csv(tmp_path / "benchmark.csv").set_index("label")
+    assert table.loc["cohen012", "certified_accuracy"] == pytest.approx(0.3399)
+    assert table.loc["cohen025", "certified_accuracy"] == pytest.approx(0.4783)
+
+
+def test_a_published_row_can_be_computed_from_its_published_file(tmp_path):
+    from linf_smoothing.analysis import write_tables
+
+    method = "TRADES + Random Smoothing (Blum et al. 2020)"
+    path = ORIGINAL / FILES["size32_full"]
+    table = benchmark_table({}, 2 / 255, {method: (path, read_certification(path))})
+    row = table.set_index("label").loc[method]
+    assert (row["certified_accuracy"], row["natural_accuracy"], row["images"]) == pytest.approx((0.6255, 0.7884, 10000))
+    assert row["computed_from"] == str(path)
+    typed = table.set_index("label").loc["Salman et al. (2019)"]
+    assert typed["certified_accuracy"] == pytest.approx(0.608) and pd.isna(typed["computed_from"])
+    write_tables(table, tmp_path, 2 / 255)
+    markdown = (tmp_path / "benchmark.md").read_text()
+    assert f"{method} [computed from {path.name}]" in markdown and "not sound in general" in markdown
+    with pytest.raises(ValueError, match="no published row is named 'Blum'"):
+        benchmark_table({}, 2 / 255, {"Blum": (path, read_certification(path))})

@@ -2,7 +2,14 @@ import copy
 
 import pytest
 
-from linf_smoothing.config import ConfigError, experiment_training, validate_config
+from linf_smoothing.config import (
+    ConfigError,
+    analysis_settings,
+    certify_settings,
+    experiment_training,
+    train_settings,
+    validate_config,
+)
 
 
 def test_paper_config_is_valid_and_is_the_papers(paper_config):
@@ -32,6 +39,18 @@ def test_demo_overlay_is_valid(demo_config):
     assert demo_config["dataset"] == "digits"
 
 
+def test_baseline_overlay_adds_gaussian_augmentation_beside_the_demo(demo_config):
+    from conftest import ROOT, load_yaml, merged
+
+    config = merged(demo_config, load_yaml(ROOT / "profiles" / "baseline" / "baseline.yaml"))
+    validate_config(config)
+    # The demo's TRADES experiments are the demo's own, so their outputs are reused.
+    assert config["experiments"][:3] == demo_config["experiments"]
+    for trades, gaussian in zip(config["experiments"][:3], config["experiments"][3:]):
+        assert train_settings(config, gaussian["name"]).method == "gaussian"
+        assert (gaussian["image_size"], gaussian["sigma"]) == (trades["image_size"], trades["sigma"])
+
+
 def test_paper_sigma_and_epsilon_scale_with_size(paper_config, demo_config):
     for config, channels in ((paper_config, 3), (demo_config, 1)):
         for exp in config["experiments"]:
@@ -48,11 +67,47 @@ def test_experiment_training_overrides(paper_config):
     assert experiment_training(paper_config, "size48")["epochs"] == 55
 
 
-def test_gaussian_baseline_is_configuration_alone(paper_config):
+def test_gaussian_baseline_is_a_named_method(paper_config):
     paper_config["experiments"].append(
-        {"name": "size32_gaussian", "image_size": 32, "sigma": 0.12, "epsilon": 0.0, "beta": 0.0,
-         "attack_steps": 0, "skip": 1})
+        {"name": "size32_gaussian", "method": "gaussian", "image_size": 32, "sigma": 0.12, "skip": 1})
     validate_config(paper_config)
+    settings = train_settings(paper_config, "size32_gaussian")
+    assert (settings.method, settings.sigma, settings.beta, settings.attack_steps) == ("gaussian", 0.12, 0.0, 0)
+    paper_config["experiments"][-1]["beta"] = 6.0
+    with pytest.raises(ConfigError, match="config key experiments\\[3\\]"):
+        validate_config(paper_config)
+
+
+def test_settings_carry_every_configured_value(paper_config):
+    """Each stage's settings come from the configuration by name, the experiment's own
+    training overrides included, and survive the round trip through the script's options."""
+    import argparse
+
+    from linf_smoothing.settings import (
+        AnalysisSettings,
+        CertifySettings,
+        TrainSettings,
+        add_arguments,
+        from_arguments,
+        to_arguments,
+    )
+
+    paper_config["experiments"][1]["training"] = {"epochs": 3, "architecture": {"depth": 20, "widths": [8, 8, 8]}}
+    validate_config(paper_config)
+    train = train_settings(paper_config, "size48")
+    assert (train.sigma, train.epsilon, train.beta, train.attack_steps, train.epochs, train.depth, train.widths) == \
+        (0.18, 0.6525, 6.0, 10, 3, 20, (8, 8, 8))
+    assert (train.lr_milestones, train.weight_decay, train.method) == ((50,), 1e-4, "trades")
+    certify = certify_settings(paper_config, "size32")
+    assert (certify.sigma, certify.n0, certify.n, certify.alpha, certify.skip, certify.compile) == \
+        (0.12, 1000, 100_000, 0.001, 1, True)
+    analysis = analysis_settings(paper_config)
+    assert analysis.certificates == ("blum", "sound_top2") and analysis.grid_radii[-1] == 0.008
+    for cls, settings in ((TrainSettings, train), (CertifySettings, certify), (AnalysisSettings, analysis)):
+        parser = argparse.ArgumentParser()
+        add_arguments(parser, cls)
+        import shlex
+        assert from_arguments(cls, parser.parse_args(shlex.split(to_arguments(settings)))) == settings
 
 
 def _set(config, path, value):
@@ -82,6 +137,9 @@ BAD = [
     ("certify batch <= 0", ("certify", "batch_size"), -5, "certify.batch_size"),
     ("missing required key", ("certify", "alpha"), _DELETE, "certify"),
     ("missing experiment key", ("experiments", 0, "epsilon"), _DELETE, "experiments[0]"),
+    ("missing method", ("experiments", 0, "method"), _DELETE, "experiments[0]"),
+    ("unknown method", ("experiments", 0, "method"), "mart", "experiments[0].method"),
+    ("unknown certificate", ("analysis", "certificates"), ["blum", "top3"], "analysis.certificates[1]"),
     ("bad depth", ("training", "architecture", "depth"), 100, "training.architecture.depth"),
     ("beta without attack", ("experiments", 0, "attack_steps"), 0, "experiments[0].attack_steps"),
     ("unknown variant", ("certify", "variant"), "salman", "certify.variant"),

@@ -7,9 +7,9 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
+from conftest import write_cifar10_batches
 from linf_smoothing import data
 from linf_smoothing.data import DataError
-from conftest import write_cifar10_batches
 
 
 def photo_patches(count: int = 64, size: int = 32) -> np.ndarray:
@@ -121,7 +121,7 @@ def test_resize_to_own_size_is_identity():
 def test_split_roundtrip_and_corrupt_file(tmp_path):
     images = np.arange(2 * 1 * 4 * 4, dtype=np.uint8).reshape(2, 1, 4, 4)
     labels = np.array([3, 7])
-    data.save_split(tmp_path / "a.npz", images, labels)
+    data.save_split(tmp_path / "a.npz", images, labels, "digits")
     back_x, back_y = data.read_split(tmp_path / "a.npz")
     assert np.array_equal(back_x, images) and np.array_equal(back_y, labels)
     assert not (tmp_path / "a.npz.tmp").exists()
@@ -140,7 +140,7 @@ def test_random_crop_flip_takes_a_window_of_the_padded_image():
     padded = torch.nn.functional.pad(x, (2,) * 4)
     flips = 0
     for i in range(len(x)):
-        windows = [padded[i, :, t:t + 8, l:l + 8] for t in range(5) for l in range(5)]
+        windows = [padded[i, :, t:t + 8, left:left + 8] for t in range(5) for left in range(5)]
         plain = any(torch.equal(out[i], w) for w in windows)
         flipped = any(torch.equal(out[i], w.flip(-1)) for w in windows)
         assert plain or flipped

@@ -6,9 +6,9 @@ import sys
 import pandas as pd
 import pytest
 import torch
+from ddp_steps import run_steps
 
 from conftest import ROOT
-from ddp_steps import run_steps
 from linf_smoothing.data import save_split
 from linf_smoothing.distributed import SINGLE, Replica
 from test_training import tiny_data
@@ -49,7 +49,7 @@ def test_two_processes_take_the_step_of_one(tmp_path):
 
 def test_training_script_under_torchrun_matches_one_process(tmp_path):
     images, labels = tiny_data(40)
-    save_split(tmp_path / "train.npz", images, labels)
+    save_split(tmp_path / "train.npz", images, labels, "digits")
     common = ["--train-data", str(tmp_path / "train.npz"), "--test-data", str(tmp_path / "train.npz"),
               "--sigma", "0.25", "--epsilon", "0.1", "--beta", "6", "--attack-steps", "2", "--depth", "8",
               "--widths", "4", "8", "8", "--epochs", "2", "--batch-size", "16", "--lr", "0.1", "--momentum", "0.9",

@@ -13,7 +13,8 @@ def locked_versions() -> dict[str, set[str]]:
     lock = tomllib.loads((ROOT / "uv.lock").read_text())
     versions: dict[str, set[str]] = {}
     for package in lock["package"]:
-        versions.setdefault(package["name"].lower(), set()).add(package["version"])
+        if "version" in package:  # the project itself has a dynamic version
+            versions.setdefault(package["name"].lower(), set()).add(package["version"])
     return versions
 
 

@@ -1,14 +1,24 @@
 import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
-from linf_smoothing.models import cifar_resnet
-from linf_smoothing.results import (CERTIFY_COLUMNS, CERTIFY_EXTRA_COLUMNS, CertificationWriter, CheckpointError,
-                                    atomic_path, load_model, read_certification, save_checkpoint)
-from linf_smoothing.smoothing import Certificate
 from conftest import ROOT
+from linf_smoothing.models import cifar_resnet
+from linf_smoothing.results import (
+    CERTIFY_COLUMNS,
+    CERTIFY_EXTRA_COLUMNS,
+    CertificationWriter,
+    CheckpointError,
+    atomic_path,
+    load_model,
+    read_certification,
+    read_description,
+    save_checkpoint,
+)
+from linf_smoothing.smoothing import Certificate, Counts
 
 META = {"architecture": {"depth": 8, "widths": [4, 8, 8]}, "in_channels": 1, "num_classes": 10,
         "image_size": 8, "sigma": 0.25, "epochs": 1}
@@ -17,13 +27,17 @@ META = {"architecture": {"depth": 8, "widths": [4, 8, 8]}, "in_channels": 1, "nu
 def test_certification_tsv_roundtrip_at_full_precision(tmp_path):
     path = tmp_path / "cert.tsv"
     radius = 0.0078431372549019612  # just above 2/255: three digits would lose it
-    with CertificationWriter(path) as writer:
+    with CertificationWriter(path, {"sigma": 0.25}) as writer:
         assert (tmp_path / "cert.tsv.tmp").exists() and not path.exists()
-        writer.write(0, 3, Certificate(3, radius * 55.4, radius, 0.99, 0.01, 990, 3), 1.5)
-        writer.write(1, 2, Certificate(-1, 0.0, 0.0, 0.4, 0.45, 400, 380), 0.5)
+        writer.write(0, 3, Certificate(3, radius * 55.4, radius, 0.99, 0.01, 990, 3), 1.5,
+                     Counts(np.array([0, 0, 1, 99]), np.array([7, 0, 3, 990])))
+        writer.write(1, 2, Certificate(-1, 0.0, 0.0, 0.4, 0.45, 400, 380), 0.5,
+                     Counts(np.array([50, 0, 50, 0]), np.array([380, 220, 400, 0])))
     frame = read_certification(path)
     assert list(frame.columns) == CERTIFY_COLUMNS + CERTIFY_EXTRA_COLUMNS
     assert frame["radius"][0] == radius
+    assert list(frame["estimation_counts"]) == ["7,0,3,990", "380,220,400,0"]
+    assert read_description(path) == {"sigma": 0.25}
     assert list(frame["correct"]) == [1, 0] and list(frame["predict"]) == [3, -1]
     assert not (tmp_path / "cert.tsv.tmp").exists()
 
@@ -31,10 +45,12 @@ def test_certification_tsv_roundtrip_at_full_precision(tmp_path):
 def test_a_failed_write_leaves_no_finished_file(tmp_path):
     path = tmp_path / "cert.tsv"
     with pytest.raises(RuntimeError):
-        with CertificationWriter(path) as writer:
-            writer.write(0, 1, Certificate(1, 0.1, 0.01, 0.9, 0.1, 9, 1), 0.1)
+        with CertificationWriter(path, {}) as writer:
+            writer.write(0, 1, Certificate(1, 0.1, 0.01, 0.9, 0.1, 9, 1), 0.1,
+                         Counts(np.array([1, 9]), np.array([1, 9])))
             raise RuntimeError("killed")
     assert not path.exists() and not (tmp_path / "cert.tsv.tmp").exists()
+    assert read_description(path) is None
     with pytest.raises(ValueError):
         with atomic_path(tmp_path / "x.txt") as tmp:
             tmp.write_text("half")

@@ -8,8 +8,8 @@ import time
 
 import torch
 
-from linf_smoothing.data import save_split
 from conftest import ROOT
+from linf_smoothing.data import save_split
 from test_training import tiny_data
 
 EPOCHS = 6
@@ -35,7 +35,7 @@ def finished_epochs(path) -> int:
 
 def test_kill_mid_epoch_then_resume(tmp_path):
     images, labels = tiny_data(384)
-    save_split(tmp_path / "train.npz", images, labels)
+    save_split(tmp_path / "train.npz", images, labels, "digits")
     state = tmp_path / "killed.resume.pt"
 
     first = subprocess.Popen(train_command(tmp_path, "killed"), stderr=subprocess.PIPE, text=True)

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import ROOT
 from linf_smoothing.data import save_split
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.results import save_checkpoint
-from conftest import ROOT
 from linf_smoothing.training import train
 from test_training import settings, tiny_data
 
@@ -37,7 +37,7 @@ def run_certify(tmp_path, out, *extra):
 
 def test_certification_is_repeatable_and_subsets_agree(tmp_path):
     images, labels = tiny_data(12)
-    save_split(tmp_path / "test.npz", images, labels)
+    save_split(tmp_path / "test.npz", images, labels, "digits")
     torch.manual_seed(0)
     model = cifar_resnet(8, (4, 8, 8), in_channels=1, num_classes=2)
     train(model, *tiny_data(64), images, labels, settings(epochs=2), torch.device("cpu"))
@@ -67,7 +67,7 @@ def test_a_user_error_is_one_line(tmp_path):
 
 def test_training_script_is_repeatable(tmp_path):
     images, labels = tiny_data(40)
-    save_split(tmp_path / "train.npz", images, labels)
+    save_split(tmp_path / "train.npz", images, labels, "digits")
     checkpoints = []
     for run in ("a", "b"):
         subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--train-data", str(tmp_path / "train.npz"),

@@ -6,10 +6,11 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from linf_smoothing.bounds import clopper_pearson, max_certifiable_radius
-from linf_smoothing.models import cifar_resnet
-from linf_smoothing.smoothing import ABSTAIN, certify, predict, sample_counts
 from conftest import ConstantClassifier, LinearClassifier
+from linf_smoothing.bounds import clopper_pearson
+from linf_smoothing.certificates import max_certifiable_radius
+from linf_smoothing.models import cifar_resnet
+from linf_smoothing.smoothing import ABSTAIN, Smooth, certify, predict, sample_counts
 
 PAPER_PAIRS = [(0.12, 32), (0.18, 48), (0.24, 64)]
 
@@ -26,15 +27,17 @@ def test_ceiling_formula_is_the_papers_0_008252(sigma, size):
     assert max_certifiable_radius(sigma, 100_000, 0.001, 3 * size * size) == pytest.approx(0.008252, abs=5e-7)
 
 
-@pytest.mark.parametrize("variant", ["blum", "cohen"])
+@pytest.mark.parametrize("variant", ["blum", "cohen", "sound_top2"])
 @pytest.mark.parametrize("sigma, size", PAPER_PAIRS)
 def test_constant_classifier_is_certified_at_the_ceiling(sigma, size, variant):
-    """All N = 100,000 samples vote for one class: the l-inf radius is 0.008252 at each paper size."""
+    """All N = 100,000 samples vote for one class: the l-inf radius is 0.008252 at each paper
+    size (sound_top2, whose pA_lower is at alpha / 2, a little less)."""
     x = torch.rand(3, size, size)
-    cert = certify(ConstantClassifier(4), x, sigma, n0=1000, n=100_000, alpha=0.001, batch_size=5000,
+    cert = certify(ConstantClassifier(4), x, sigma=sigma, n0=1000, n=100_000, alpha=0.001, batch_size=5000,
                    num_classes=10, variant=variant, generator=torch.Generator().manual_seed(0))
     assert cert.predict == 4 and cert.count_a == 100_000
-    assert round(cert.radius_linf, 6) == 0.008252
+    ceiling = 0.008252 if variant != "sound_top2" else 0.008201
+    assert round(cert.radius_linf, 6) == ceiling
     assert cert.radius_l2 == pytest.approx(cert.radius_linf * math.sqrt(3 * size * size))
 
 
@@ -47,7 +50,7 @@ def linear_setup(true_radius: float, sigma: float, dim: int = 16, seed: int = 0)
     return LinearClassifier(w, b), x
 
 
-@pytest.mark.parametrize("variant", ["blum", "cohen"])
+@pytest.mark.parametrize("variant", ["blum", "cohen", "sound_top2"])
 def test_linear_classifier_certificate_is_sound_and_tight(variant):
     """g's exact l2 robust radius at x is |w.x + b| / ||w||. The certificate may exceed it
     only with probability alpha; on average it stays close below it."""
@@ -64,8 +67,10 @@ def test_linear_classifier_certificate_is_sound_and_tight(variant):
     too_large = np.mean(radii > true_radius)
     assert too_large <= alpha + 2.5 * math.sqrt(alpha * (1 - alpha) / runs)
     assert 0.85 * true_radius < radii.mean() < true_radius
-    # With N samples, the expected lower bound sits about 1.645 standard errors below pA.
-    expected = sigma * norm.ppf(p_a - norm.ppf(1 - alpha) * math.sqrt(p_a * (1 - p_a) / 1000))
+    # With N samples, the expected lower bound sits about z(1 - a) standard errors below pA,
+    # a = alpha (alpha / 2 for sound_top2, whose pA_lower takes half of alpha).
+    level = alpha / 2 if variant == "sound_top2" else alpha
+    expected = sigma * norm.ppf(p_a - norm.ppf(1 - level) * math.sqrt(p_a * (1 - p_a) / 1000))
     assert radii.mean() == pytest.approx(expected, rel=0.05)
 
 
@@ -104,7 +109,7 @@ def test_predict_returns_the_class_or_abstains():
 
 def test_certify_abstains_on_a_near_tie():
     model, x = linear_setup(0.001, 0.5)
-    for variant in ("blum", "cohen"):
+    for variant in ("blum", "cohen", "sound_top2"):
         cert = certify(model, x, 0.5, 100, 1000, 0.001, 500, 2, variant, torch.Generator().manual_seed(1))
         assert cert.predict == ABSTAIN and cert.radius_linf == 0.0
 
@@ -130,3 +135,19 @@ def test_compiled_sampling_counts_match_eager():
     eager = sample_counts(model, x, 0.3, 512, 128, 10, torch.Generator().manual_seed(3))
     fast = sample_counts(compiled, x, 0.3, 512, 128, 10, torch.Generator().manual_seed(3))
     assert np.abs(eager - fast).sum() <= 2  # float rounding may flip a near-tie
+
+
+def test_the_smoothed_classifier_object_and_the_functions_agree():
+    torch.manual_seed(0)
+    model = cifar_resnet(8, (4, 8, 8)).eval()
+    x = torch.rand(3, 8, 8)
+    smooth = Smooth(model, num_classes=10, sigma=0.25, batch_size=128)
+    counts = smooth.sample(x, 50, 500, torch.Generator().manual_seed(2))
+    assert counts.selection.sum() == 50 and counts.estimation.sum() == 500
+    assert smooth.certify(x, 50, 500, 0.001, "sound_top2", torch.Generator().manual_seed(2)) == certify(
+        model, x, sigma=0.25, n0=50, n=500, alpha=0.001, batch_size=128, num_classes=10, variant="sound_top2",
+        generator=torch.Generator().manual_seed(2))
+    assert smooth.predict(x, 300, 0.01, torch.Generator().manual_seed(3)) == predict(
+        model, x, 0.25, 300, 0.01, 128, 10, torch.Generator().manual_seed(3))
+    with pytest.raises(ValueError, match="unknown certificate variant"):
+        smooth.certify(x, 5, 5, 0.01, "top3")

@@ -89,13 +89,14 @@ def test_one_noise_draw_reaches_every_forward_pass(batch):
     recorder = Recorder(small_model())
     trades_loss(recorder, x, y, sigma, epsilon, beta=6.0, steps=steps, generator=torch.Generator().manual_seed(3))
     eta = sigma * torch.randn(x.shape, generator=torch.Generator().manual_seed(3))  # the loss's first draw
-    assert len(recorder.inputs) == 1 + steps + 2
+    assert len(recorder.inputs) == 1 + steps + 3
     for seen in recorder.inputs:
         image = seen - eta
         assert image.min() > -0.01 and image.max() < 1.01
         assert ((image - x).flatten(1).norm(dim=1) <= epsilon + 0.01).all()
     assert torch.allclose(recorder.inputs[0], x + eta)   # natural side of the attack
-    assert torch.allclose(recorder.inputs[-2], x + eta)  # natural side of the outer loss
+    assert torch.allclose(recorder.inputs[-3], x + eta)  # natural side of the outer loss
+    assert torch.equal(recorder.inputs[-1], recorder.inputs[-3])  # the original's third, natural pass
 
 
 def test_loss_is_ce_plus_beta_mean_kl_with_natural_side_attached(batch):
@@ -120,21 +121,56 @@ def test_loss_is_ce_plus_beta_mean_kl_with_natural_side_attached(batch):
     assert any(not torch.allclose(a, b, atol=1e-5) for a, b in zip(grads, stops))
 
 
+def test_batchnorm_statistics_follow_the_originals_three_passes(batch):
+    """The original's outer loss, CE(f(x + eta)) + beta KL(f(x_adv + eta), f(x + eta)) written
+    as TRADES writes it, runs the model in train mode on the natural, the adversarial and the
+    natural batch again: every BatchNorm buffer after our loss equals that replay's, and so
+    do the loss and its gradients."""
+    x, y = batch
+    beta, eta = 6.0, 0.12 * torch.randn_like(x)
+    ours = small_model()
+    loss, _ = trades_loss(ours, x, y, 0.12, 0.5, beta, 3, generator=torch.Generator().manual_seed(5), eta=eta)
+    grads = torch.autograd.grad(loss, list(ours.parameters()))
+
+    original = small_model()
+    x_adv = l2_adversary(original, x, eta, 0.5, 3, torch.Generator().manual_seed(5))
+    original.train()
+    loss_natural = F.cross_entropy(original(x + eta), y)
+    loss_robust = F.kl_div(F.log_softmax(original(x_adv + eta), dim=1), F.softmax(original(x + eta), dim=1),
+                           reduction="sum") / len(x)
+    expected = loss_natural + beta * loss_robust
+    assert torch.allclose(loss, expected, atol=1e-6)
+    for got, want in zip(grads, torch.autograd.grad(expected, list(original.parameters()))):
+        assert torch.allclose(got, want, atol=1e-5)
+    buffers = dict(original.named_buffers())
+    assert len(buffers) > 10
+    for name, value in ours.named_buffers():
+        assert torch.allclose(value, buffers[name], rtol=1e-5, atol=1e-7), name
+    # Two passes (natural, adversarial) leave other statistics: the comparison can tell.
+    two = small_model()
+    x_adv = l2_adversary(two, x, eta, 0.5, 3, torch.Generator().manual_seed(5))
+    two.train()
+    two(x + eta), two(x_adv + eta)
+    assert not all(torch.allclose(v, buffers[k], rtol=1e-5, atol=1e-7) for k, v in two.named_buffers()
+                   if k.endswith("running_mean"))
+
+
 def test_attack_matches_the_straightforward_trades_attack(batch):
     """Caching the natural logits and taking input-only gradients changes nothing but rounding:
     the same start and noise give the same x_adv as TRADES' usual loop (benchmarks/train_throughput.py)."""
     import sys
 
     from conftest import ROOT
-    from linf_smoothing.training import TrainSettings
+    from linf_smoothing.settings import TrainSettings
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from train_throughput import straightforward_adversary
 
     x, _ = batch
     model = small_model()
-    settings = TrainSettings(sigma=0.2, epsilon=0.5, beta=6.0, attack_steps=5, epochs=1, batch_size=8, lr=0.1,
-                             momentum=0.9, weight_decay=0.0, lr_milestones=(), lr_gamma=0.1, crop_padding=0, seed=0)
+    settings = TrainSettings(method="trades", depth=8, widths=(4, 8, 8), sigma=0.2, epsilon=0.5, beta=6.0,
+                             attack_steps=5, epochs=1, batch_size=8, lr=0.1, momentum=0.9, weight_decay=0.0,
+                             lr_milestones=(), lr_gamma=0.1, crop_padding=0, seed=0)
     eta = settings.sigma * torch.randn_like(x)
     torch.manual_seed(9)
     ours = l2_adversary(model, x, eta, settings.epsilon, settings.attack_steps)

@@ -3,11 +3,13 @@ import pytest
 import torch
 
 from linf_smoothing.models import cifar_resnet
-from linf_smoothing.training import METRIC_COLUMNS, TrainSettings, accuracy, train
+from linf_smoothing.settings import TrainSettings
+from linf_smoothing.training import METRIC_COLUMNS, accuracy, train
 
 
 def settings(**changes):
-    base = dict(sigma=0.25, epsilon=0.1, beta=6.0, attack_steps=2, epochs=3, batch_size=32, lr=0.1,
+    base = dict(method="trades", depth=8, widths=(4, 8, 8), sigma=0.25, epsilon=0.1, beta=6.0, attack_steps=2,
+                epochs=3, batch_size=32, lr=0.1,
                 momentum=0.9, weight_decay=1e-4, lr_milestones=(2,), lr_gamma=0.1, crop_padding=1, seed=1)
     base.update(changes)
     return TrainSettings(**base)
@@ -49,3 +51,25 @@ def test_gaussian_augmentation_learns_the_task():
     train(model, x, y, x, y, settings(beta=0.0, attack_steps=0, epochs=4, lr_milestones=()), torch.device("cpu"))
     images = torch.from_numpy(x)
     assert accuracy(model, images, torch.from_numpy(y), 0.25, 64) > 0.9
+
+
+def test_gaussian_method_is_trades_without_its_robust_term():
+    """Gaussian augmentation (method: gaussian) minimizes CE(f(x + eta), y), which is TRADES'
+    loss at beta = 0: one epoch of each from the same start gives the same weights."""
+    x, y = tiny_data()
+    states = []
+    for changes in ({"method": "gaussian", "epsilon": 0.0, "beta": 0.0, "attack_steps": 0},
+                    {"method": "trades", "beta": 0.0, "attack_steps": 0}):
+        torch.manual_seed(0)
+        model = cifar_resnet(8, (4, 8, 8), in_channels=1, num_classes=2)
+        train(model, x, y, x, y, settings(epochs=1, **changes), torch.device("cpu"))
+        states.append(model.state_dict())
+    for key in states[0]:
+        assert torch.equal(states[0][key], states[1][key]), key
+
+
+def test_an_unknown_method_stops_before_training():
+    x, y = tiny_data(8)
+    with pytest.raises(ValueError, match="unknown training method 'mart'"):
+        train(cifar_resnet(8, (4, 8, 8), in_channels=1, num_classes=2), x, y, x, y, settings(method="mart"),
+              torch.device("cpu"))

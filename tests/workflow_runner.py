@@ -10,22 +10,11 @@ from pathlib import Path
 import yaml
 
 from conftest import ROOT
+
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 
-TINY = {
-    "dataset": "digits", "results_dir": "results", "device": "cpu",
-    "training": {"architecture": {"depth": 8, "widths": [4, 8, 8]}, "epochs": 2, "batch_size": 128,
-                 "lr_milestones": [1], "crop_padding": 1},
-    "certify": {"n0": 20, "n": 100, "alpha": 0.01, "batch_size": 120, "compile": False, "shards": 1},
-    "experiments": [
-        {"name": "tiny8", "image_size": 8, "sigma": 0.25, "epsilon": 0.0627, "beta": 6.0, "attack_steps": 1,
-         "skip": 3, "max_images": 30, "shards": 2},
-        {"name": "tiny12", "image_size": 12, "sigma": 0.375, "epsilon": 0.0941, "beta": 6.0, "attack_steps": 1,
-         "skip": 3, "max_images": 30},
-    ],
-    "analysis": {"radius_max": 0.1, "figure_skip": 1, "figure_title": "tiny", "reference_curves": [],
-                 "grid_radii": [0.0, 0.01, 0.02, 0.03, 0.04, 0.05]},
-}
+TINY_CONFIG = ROOT / "tests" / "config" / "tiny.yaml"
+TINY = yaml.safe_load(TINY_CONFIG.read_text())
 
 
 def snakemake(workdir: Path, *args: str, overlay: dict | None = None, check: bool = True,

@@ -1,5 +1,5 @@
-"""The certificate's arithmetic, free of torch: Clopper-Pearson bounds, the two variants'
-radii, the l2 to l-inf conversion and the largest radius a given N can certify.
+"""The certificates' arithmetic, free of torch: Clopper-Pearson bounds, the top-1 and top-2
+radii and the l2 to l-inf conversion (``certificates`` builds the variants from them).
 
 Kept apart from ``smoothing`` (which samples the base classifier), and free of scipy at
 import time, so the workflow computes radii at parse time in milliseconds.
@@ -25,13 +25,13 @@ def clopper_pearson(count: int, total: int, alpha: float) -> tuple[float, float]
     return float(lower), float(upper)
 
 
-def blum_radius(sigma: float, pa_lower: float, pb_upper: float) -> float:
-    """l2 radius of the original's variant: sigma/2 * (inv_Phi(pA_lower) - inv_Phi(pB_upper))."""
+def top2_radius(sigma: float, pa_lower: float, pb_upper: float) -> float:
+    """Top-2 l2 radius: sigma/2 * (inv_Phi(pA_lower) - inv_Phi(pB_upper))."""
     return 0.5 * sigma * (_inv_phi(pa_lower) - _inv_phi(pb_upper))
 
 
 def cohen_radius(sigma: float, pa_lower: float) -> float:
-    """l2 radius of Cohen et al.'s variant: sigma * inv_Phi(pA_lower)."""
+    """Top-1 l2 radius (Cohen et al.): sigma * inv_Phi(pA_lower)."""
     return sigma * _inv_phi(pa_lower)
 
 
@@ -39,11 +39,3 @@ def linf_radius(radius_l2: float, dimension: int) -> float:
     """An l-inf ball of radius r lies inside the l2 ball of radius r * sqrt(d)."""
     return radius_l2 / math.sqrt(dimension)
 
-
-def max_certifiable_radius(sigma: float, n: int, alpha: float, dimension: int) -> float:
-    """The l-inf radius when all n samples vote for one class: no certificate can exceed it.
-
-    Then pA_lower = alpha^(1/n) and pB_upper = 1 - alpha^(1/n), and both variants give
-    R2 = sigma * inv_Phi(alpha^(1/n)).
-    """
-    return linf_radius(cohen_radius(sigma, alpha ** (1.0 / n)), dimension)

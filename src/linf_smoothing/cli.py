@@ -7,9 +7,7 @@ import logging
 import sys
 from typing import Callable
 
-from linf_smoothing.config import ConfigError
-from linf_smoothing.data import DataError
-from linf_smoothing.results import CheckpointError
+from linf_smoothing.errors import CheckpointError, ConfigError, DataError
 
 USER_ERRORS = (ConfigError, DataError, CheckpointError, ValueError, FileNotFoundError)
 
@@ -39,12 +37,13 @@ def add_device_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
 
 
-def device_from_arguments(args):
-    """Apply --threads and resolve --device."""
+def device_from_arguments(args, processes: int = 1):
+    """Give torch its share of --threads (the whole job's, split over ``processes``) and
+    resolve --device."""
     import torch
 
-    from linf_smoothing.training import resolve_device
+    from linf_smoothing.devices import resolve_device
 
     if args.threads:
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(max(1, args.threads // processes))
     return resolve_device(args.device)

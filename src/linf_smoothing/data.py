@@ -17,6 +17,7 @@ import torch
 from torchvision.transforms.v2 import functional as F
 
 from linf_smoothing.datasets import DATASETS
+from linf_smoothing.errors import DataError
 from linf_smoothing.results import atomic_path
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -25,10 +26,6 @@ CIFAR10_ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 CIFAR10_TEST_FILES = ["test_batch"]
-
-
-class DataError(RuntimeError):
-    """Missing or unreadable data; the message says what to do."""
 
 
 def download_cifar10(root: Path) -> Path:
@@ -117,11 +114,11 @@ def resize_images(images: np.ndarray, size: int, batch_size: int = 4096) -> np.n
     return out
 
 
-def save_split(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    """Write a resized split (uint8 images, int64 labels) atomically."""
+def save_split(path: Path, images: np.ndarray, labels: np.ndarray, dataset: str) -> None:
+    """Write a resized split (uint8 images, int64 labels, the dataset's name) atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez(handle, images=images, labels=labels)
+            np.savez(handle, images=images, labels=labels, dataset=np.asarray(dataset))
 
 
 def read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -135,6 +132,12 @@ def read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(labels):
         raise DataError(f"{path} holds arrays of the wrong shape or type: delete it and rerun the resize rule.")
     return images, labels
+
+
+def read_dataset_name(path: Path) -> str | None:
+    """The dataset a resized split was made from (None for a split saved without its name)."""
+    with np.load(path) as archive:
+        return str(archive["dataset"]) if "dataset" in archive.files else None
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:

@@ -52,21 +52,23 @@ class Replica:
 SINGLE = Replica()
 
 
-def start(device_name: str) -> tuple[Replica, str]:
+def world_size() -> int:
+    """Processes of this training job, as ``torchrun`` set them (1 without torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def start(device: torch.device) -> tuple[Replica, torch.device]:
     """Join the process group that ``torchrun`` describes in the environment (RANK,
     WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, ...); return this process's replica and the device
     it should use (``cuda:LOCAL_RANK`` on GPUs). Without torchrun, one process: SINGLE."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
-        return SINGLE, device_name
-    from linf_smoothing.training import resolve_device  # training imports this module
-
-    replica = Replica(int(os.environ["RANK"]), world_size, int(os.environ["LOCAL_RANK"]))
-    cuda = resolve_device(device_name).type == "cuda"
+    if world_size() == 1:
+        return SINGLE, device
+    replica = Replica(int(os.environ["RANK"]), world_size(), int(os.environ["LOCAL_RANK"]))
+    cuda = device.type == "cuda"
     if cuda:
         torch.cuda.set_device(replica.local_rank)
     dist.init_process_group("nccl" if cuda else "gloo")
-    return replica, f"cuda:{replica.local_rank}" if cuda else "cpu"
+    return replica, torch.device(f"cuda:{replica.local_rank}" if cuda else "cpu")
 
 
 def stop(replica: Replica) -> None:

@@ -2,8 +2,10 @@
 
 Depth 6n + 2: a 3x3 stem, three stages of n BasicBlocks at the given widths (stride 2 at the
 start of stages 2 and 3), global *adaptive* average pooling so that 32, 48 and 64 pixel
-inputs all work, and a linear layer. There is no input normalization layer: the network
-reads noisy [0, 1] pixels directly.
+inputs all work, and a linear layer. The paper's network has no input normalization: it
+reads noisy [0, 1] pixels directly. A model imported from Cohen et al.'s or Salman et al.'s
+releases standardizes its input first (``normalize``: per-channel mean and standard
+deviation), as theirs does, so that the noise is still added to [0, 1] pixels.
 """
 from __future__ import annotations
 
@@ -29,12 +31,26 @@ class BasicBlock(nn.Module):
         return torch.relu(out + self.shortcut(x))
 
 
+class Normalize(nn.Module):
+    """(x - mean) / std per channel, with the statistics as buffers (saved in checkpoints)."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
 class CifarResNet(nn.Module):
-    def __init__(self, depth: int, widths: tuple[int, int, int], in_channels: int, num_classes: int):
+    def __init__(self, depth: int, widths: tuple[int, int, int], in_channels: int, num_classes: int,
+                 normalize: dict | None = None):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n + 2, got {depth}")
         blocks = (depth - 2) // 6
+        self.normalize = nn.Identity() if normalize is None else Normalize(normalize["mean"], normalize["std"])
         self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False),
                                   nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
         layers, in_planes = [], widths[0]
@@ -51,11 +67,13 @@ class CifarResNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.stages(self.stem(x))), 1))
+        return self.fc(torch.flatten(self.pool(self.stages(self.stem(self.normalize(x)))), 1))
 
 
-def cifar_resnet(depth: int = 110, widths=(16, 32, 64), in_channels: int = 3, num_classes: int = 10) -> CifarResNet:
-    return CifarResNet(depth, tuple(widths), in_channels, num_classes)
+def cifar_resnet(depth: int = 110, widths=(16, 32, 64), in_channels: int = 3, num_classes: int = 10,
+                 normalize: dict | None = None) -> CifarResNet:
+    """The CIFAR ResNet; ``normalize`` ({"mean": [...], "std": [...]}) puts a standardization first."""
+    return CifarResNet(depth, tuple(widths), in_channels, num_classes, normalize)
 
 
 def memory_format_for(device: torch.device) -> torch.memory_format:

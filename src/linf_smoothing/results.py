@@ -2,9 +2,15 @@
 
 - Certification TSV: the original's columns ``idx label predict radius correct time``
   (``radius`` is the l-inf radius at full precision, ``predict`` is -1 on abstention,
-  ``time`` in seconds) followed by ``radius_l2 pa_lower pb_upper count_a count_b``.
-  The reader also takes the original's and Cohen et al.'s six-column files, whose ``time``
-  is a timedelta string such as ``0:00:06.620000``.
+  ``time`` in seconds) followed by ``radius_l2 pa_lower pb_upper count_a count_b`` of the
+  same certificate and ``selection_counts estimation_counts``, the per-class votes
+  (comma-separated) from which every certificate variant can be recomputed
+  (``certificates``). The reader also takes the original's and Cohen et al.'s six-column
+  files, whose ``time`` is a timedelta string such as ``0:00:06.620000``.
+- Prediction TSV (Cohen et al.'s PREDICT): ``idx label predict correct time``.
+- The description of either, a JSON sidecar ``<file>.json`` (``description_path``): what made the
+  file (dataset, image size, d, the certification settings, the model's digest, the
+  project's version), so the analysis needs nothing typed again.
 - Checkpoints: a dict of tensors and plain values, loaded with ``weights_only=True`` so a
   malicious pickle cannot run code.
 
@@ -14,19 +20,21 @@ file under the final name that looks complete.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
-import torch
+
+from linf_smoothing.certificates import format_counts
+from linf_smoothing.errors import CheckpointError
 
 CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]
-CERTIFY_EXTRA_COLUMNS = ["radius_l2", "pa_lower", "pb_upper", "count_a", "count_b"]
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used; the message says why and what to do."""
+PREDICT_COLUMNS = ["idx", "label", "predict", "correct", "time"]
+CERTIFY_EXTRA_COLUMNS = ["radius_l2", "pa_lower", "pb_upper", "count_a", "count_b",
+                         "selection_counts", "estimation_counts"]
 
 
 @contextlib.contextmanager
@@ -42,19 +50,44 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-class CertificationWriter:
-    """Streams certification rows to ``path.tmp`` (readable with ``tail -f``) and moves the
-    file into place on ``close``; use as a context manager."""
+def description_path(path: Path) -> Path:
+    """Where the description of certification file ``path`` lives."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
 
-    def __init__(self, path: Path):
+
+def write_description(path: Path, description: dict) -> None:
+    with atomic_path(description_path(path)) as tmp:
+        tmp.write_text(json.dumps(description, indent=2, sort_keys=True) + "\n")
+
+
+def read_description(path: Path) -> dict | None:
+    """The description of certification file ``path``, or None for a file without one."""
+    sidecar = description_path(path)
+    if not sidecar.exists():
+        return None
+    try:
+        description = json.loads(sidecar.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{sidecar} is not a certification description ({exc}): delete it and rerun "
+                         "the certification that made it") from None
+    if not isinstance(description, dict):
+        raise ValueError(f"{sidecar} is not a certification description: delete it and rerun the certification")
+    return description
+
+
+class RowWriter:
+    """Streams TSV rows under ``columns`` to ``path.tmp`` (readable with ``tail -f``) and, on a
+    successful close, writes ``description`` beside it and moves the file into place; use as
+    a context manager."""
+
+    def __init__(self, path: Path, columns: list[str], description: dict):
+        self._path, self._description = Path(path), description
         self._context = atomic_path(path)
         self._handle = open(self._context.__enter__(), "w", buffering=1)
-        self._handle.write("\t".join(CERTIFY_COLUMNS + CERTIFY_EXTRA_COLUMNS) + "\n")
+        self._handle.write("\t".join(columns) + "\n")
 
-    def write(self, idx: int, label: int, cert, seconds: float) -> None:
-        fields = [idx, label, cert.predict, repr(float(cert.radius_linf)), int(cert.predict == label),
-                  f"{seconds:.4f}", repr(float(cert.radius_l2)), repr(float(cert.pa_lower)),
-                  repr(float(cert.pb_upper)), cert.count_a, cert.count_b]
+    def write_row(self, fields: list) -> None:
         self._handle.write("\t".join(str(f) for f in fields) + "\n")
 
     def __enter__(self):
@@ -62,8 +95,41 @@ class CertificationWriter:
 
     def __exit__(self, *exc_info):
         self._handle.close()
+        if exc_info[0] is None:
+            write_description(self._path, self._description)
         self._context.__exit__(*exc_info)
         return False
+
+
+class CertificationWriter(RowWriter):
+    """The certification TSV, one image a row."""
+
+    def __init__(self, path: Path, description: dict):
+        super().__init__(path, CERTIFY_COLUMNS + CERTIFY_EXTRA_COLUMNS, description)
+
+    def write(self, idx: int, label: int, cert, seconds: float, counts) -> None:
+        """One image's row: its certificate ``cert`` and the ``counts`` (``smoothing.Counts``) it came from."""
+        self.write_row([idx, label, cert.predict, repr(float(cert.radius_linf)), int(cert.predict == label),
+                        f"{seconds:.4f}", repr(float(cert.radius_l2)), repr(float(cert.pa_lower)),
+                        repr(float(cert.pb_upper)), cert.count_a, cert.count_b,
+                        format_counts(counts.selection), format_counts(counts.estimation)])
+
+
+class PredictionWriter(RowWriter):
+    """The prediction TSV of Cohen et al.'s PREDICT, one image a row."""
+
+    def __init__(self, path: Path, description: dict):
+        super().__init__(path, PREDICT_COLUMNS, description)
+
+    def write(self, idx: int, label: int, predict: int, seconds: float) -> None:
+        self.write_row([idx, label, predict, int(predict == label), f"{seconds:.4f}"])
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path, sep="\t")
+    if list(frame.columns) != PREDICT_COLUMNS:
+        raise ValueError(f"{path} is not a prediction file of scripts/predict.py (columns {PREDICT_COLUMNS})")
+    return frame
 
 
 def read_certification(path: Path) -> pd.DataFrame:
@@ -78,8 +144,20 @@ def read_certification(path: Path) -> pd.DataFrame:
     return frame
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, metadata: dict) -> None:
-    """Save the model's weights with the metadata that rebuilds it (architecture, sizes, sigma)."""
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes (the identity of a checkpoint or a data file)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: Path, model, metadata: dict) -> None:
+    """Save the model's weights with the metadata that rebuilds it (architecture, sizes) and
+    says what made it (the training settings)."""
+    import torch
+
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         torch.save({"state_dict": state, "metadata": dict(metadata)}, tmp)
@@ -87,6 +165,8 @@ def save_checkpoint(path: Path, model: torch.nn.Module, metadata: dict) -> None:
 
 def load_checkpoint(path: Path) -> dict:
     """Load a checkpoint without running any pickled code; raise CheckpointError if unusable."""
+    import torch
+
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path} is missing: run the train rule that makes it.")
@@ -100,7 +180,7 @@ def load_checkpoint(path: Path) -> dict:
     return checkpoint
 
 
-def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
+def load_model(path: Path, device="cpu"):
     """Rebuild the model a checkpoint describes and load its weights (eval mode)."""
     from linf_smoothing.models import cifar_resnet
 
@@ -114,3 +194,12 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[torch.nn
         raise CheckpointError(f"{path} does not match its declared architecture "
                               f"({str(exc).splitlines()[0]}): delete it and retrain.") from exc
     return model.to(device).eval(), meta
+
+
+def check_image_size(meta: dict, image_size: int, path: Path) -> None:
+    """Refuse images of another size than a checkpoint with fixed pooling takes (an imported
+    Cohen et al. model: 32x32 only)."""
+    required = meta.get("requires_image_size")
+    if required is not None and required != image_size:
+        raise CheckpointError(f"{path} takes {required}x{required} images only (its pooling is fixed), not "
+                              f"{image_size}x{image_size}: use it with image_size {required}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from linf_smoothing.results import atomic_path
+from linf_smoothing.results import atomic_path, read_description, write_description
 
 
 def image_seed(seed: int, idx: int) -> int:
@@ -40,11 +40,18 @@ def shard_images(indices: Sequence[int], shard: int, shards: int) -> list[int]:
 
 
 def gather_certifications(shard_paths: Sequence[Path], out: Path) -> int:
-    """Concatenate shard TSVs (in shard order) into ``out`` with one header; return the row count.
+    """Concatenate shard TSVs (in shard order) into ``out`` with one header, and their
+    descriptions into one (without the shard's number); return the row count.
 
     Rows are copied as text, so the gathered file holds exactly the shards' bytes. Raises
-    ValueError if a shard has another header or the image indices do not increase across
-    shards (a shard of another run, or shards out of order)."""
+    ValueError if a shard has another header or description, or the image indices do not
+    increase across shards (a shard of another run, or shards out of order)."""
+    descriptions = [read_description(path) for path in shard_paths]
+    shared = [None if d is None else {k: v for k, v in d.items() if k != "shard"} for d in descriptions]
+    for path, description in zip(shard_paths[1:], shared[1:]):
+        if description != shared[0]:
+            raise ValueError(f"{path} was made by another certification run than {shard_paths[0]} "
+                             "(their descriptions differ): delete the shards and rerun their certify jobs")
     header = None
     rows: list[str] = []
     last_idx = -1
@@ -65,6 +72,8 @@ def gather_certifications(shard_paths: Sequence[Path], out: Path) -> int:
             rows.append(line)
     if header is None:
         raise ValueError("no shard files given")
+    if shared[0] is not None:
+        write_description(out, shared[0])
     with atomic_path(out) as tmp:
         Path(tmp).write_text(header + "".join(rows))
     return len(rows)

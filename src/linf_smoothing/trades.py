@@ -8,7 +8,10 @@ where p = softmax of f and x_adv approximately maximizes the KL term over the l2
 radius epsilon around x (and inside [0, 1]). The *same* eta is used in the inner
 maximization and in both outer terms, and x + eta is not clamped. The inner maximization
 runs with the model in eval mode (BatchNorm running statistics neither used from the batch
-nor updated); the outer loss runs in train mode. The natural side is not detached.
+nor updated); the outer loss runs in train mode. The natural side is not detached. As in the
+original, the outer loss updates BatchNorm's running statistics three times per batch:
+natural, adversarial, natural (the natural logits are computed once; a gradient-free pass
+repeats the last update).
 
 With beta = 0 the loss is exactly the noisy cross-entropy of Gaussian augmentation
 (Cohen et al. 2019) and no attack is run.
@@ -44,7 +47,8 @@ def l2_adversary(model: nn.Module, x: torch.Tensor, eta: torch.Tensor, epsilon: 
                  generator: torch.Generator | None = None, start: torch.Tensor | None = None) -> torch.Tensor:
     """The inner maximization: x_adv in [0, 1] with ||x_adv - x||_2 <= epsilon per sample.
 
-    delta starts at ``start``, by default a fresh 0.001 * N(0, I) draw; each of ``steps`` steps moves it by 2*epsilon/steps along
+    delta starts at ``start``, by default a fresh 0.001 * N(0, I) draw; each of ``steps`` steps
+    moves it by 2*epsilon/steps along
     the per-sample-normalized gradient of sum KL(p(x + eta) || p(x + delta + eta)) (a random
     direction where that gradient is 0), then clamps x + delta to [0, 1] and projects delta
     onto the l2 ball. Runs in eval mode and restores the model's mode afterwards.
@@ -94,4 +98,10 @@ def trades_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float
     model.train()
     logits = model(x + eta)
     robust = _kl_sum(logits, model(x_adv + eta)) / x.shape[0]
+    with torch.no_grad():
+        # The original evaluates the natural batch once more inside its KL term, so BatchNorm's
+        # running statistics take the natural, the adversarial, then the natural batch again.
+        # That third pass's outputs equal ``logits`` (train mode normalizes by the batch's own
+        # statistics), so it runs here without gradient, for its statistics alone.
+        model(x + eta)
     return F.cross_entropy(logits, y) + beta * robust, logits

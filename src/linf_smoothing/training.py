@@ -1,5 +1,5 @@
-"""The training loop: TRADES + Gaussian noise (``trades.trades_loss``) with SGD and a
-step learning-rate schedule, on resized uint8 arrays held in device memory.
+"""The training loop: a training method's loss (``methods``; TRADES + Gaussian noise in the
+paper) with SGD and a step learning-rate schedule, on resized uint8 arrays held in device memory.
 
 Each epoch shuffles the training set, crops and flips every batch on the device, takes one
 optimizer step per batch, then reports the mean loss and accuracies under one noise draw on
@@ -10,10 +10,8 @@ process computes its rows; see ``distributed`` for why the result equals one pro
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -22,39 +20,14 @@ import torch
 
 from linf_smoothing.data import random_crop_flip, to_float
 from linf_smoothing.distributed import SINGLE, Replica, data_parallel
+from linf_smoothing.methods import METHODS
 from linf_smoothing.models import memory_format_for
 from linf_smoothing.results import atomic_path
-from linf_smoothing.trades import attack_start, gaussian_noise, trades_loss
+from linf_smoothing.settings import TrainSettings, as_dict
+from linf_smoothing.trades import gaussian_noise
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy_noisy", "test_accuracy_noisy",
                   "test_accuracy_clean", "seconds"]
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    sigma: float
-    epsilon: float
-    beta: float
-    attack_steps: int
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float
-    weight_decay: float
-    lr_milestones: tuple[int, ...]
-    lr_gamma: float
-    crop_padding: int
-    seed: int
-    mixed_precision: bool = False
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' is CUDA when present, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but no CUDA device is visible: set device: auto or cpu")
-    return torch.device(name)
 
 
 def _batches(num: int, batch_size: int, order: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
@@ -83,24 +56,24 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images:
                labels: torch.Tensor, settings: TrainSettings, generator: torch.Generator | None = None,
                replica: Replica = SINGLE, parallel_model: torch.nn.Module | None = None) -> torch.Tensor:
     """One optimizer step on a (global) batch of uint8 images already on the device: crop and
-    flip, draw the noise and the attack's start, then on this process's rows the TRADES +
-    noise loss (bf16 autocast on CUDA if asked), backward, step.
+    flip, draw the noise and the method's own randomness (TRADES: the attack's start), then on
+    this process's rows the method's loss (bf16 autocast on CUDA if asked), backward, step.
 
     With several processes, ``parallel_model`` (``model`` in DistributedDataParallel)
     computes the loss and ``model`` runs the attack. Returns this process's share of the
     batch's mean loss (the shares sum to the mean) as a device tensor, so the loop never
     waits for the device."""
+    method = METHODS[settings.method]
     x = random_crop_flip(to_float(images), settings.crop_padding, generator)
     eta = gaussian_noise(x, settings.sigma, generator)
-    start = attack_start(x, generator) if settings.beta > 0 else None
+    drawn = method.draw(x, settings, generator)
     rows = replica.rows(len(x))
     x = x[rows].contiguous(memory_format=memory_format_for(x.device))
     autocast = torch.autocast(x.device.type, dtype=torch.bfloat16,
                               enabled=settings.mixed_precision and x.device.type == "cuda")
     with autocast:
-        loss, _ = trades_loss(model if parallel_model is None else parallel_model, x, labels[rows], settings.sigma,
-                              settings.epsilon, settings.beta, settings.attack_steps, generator, eta=eta[rows],
-                              start=None if start is None else start[rows], attack_model=model)
+        loss = method.loss(model if parallel_model is None else parallel_model, x, labels[rows], eta[rows],
+                           None if drawn is None else drawn[rows], settings, generator, attack_model=model)
     share = loss * (len(x) / len(images))
     optimizer.zero_grad(set_to_none=True)
     # DistributedDataParallel averages the processes' gradients; the shares sum to the mean.
@@ -124,7 +97,7 @@ def _resume(path: Path | None, settings: TrainSettings, model, optimizer, schedu
     except Exception as exc:  # a file cut short by a kill mid-write cannot happen (atomic), but a foreign one can
         logging.getLogger("train").warning("ignoring unreadable resume state %s (%s)", path, exc)
         return []
-    if state.get("settings") != dataclasses.asdict(settings):
+    if not isinstance(state, dict) or state.get("settings") != as_dict(settings):
         logging.getLogger("train").warning("resume state %s is for other settings: starting afresh", path)
         return []
     model.load_state_dict(state["model"])
@@ -152,6 +125,8 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
     With several processes (``replica``), each calls ``train`` with the same arguments; the
     main process writes the resume state, and every process gets the same history.
     """
+    if settings.method not in METHODS:
+        raise ValueError(f"unknown training method {settings.method!r}; choose one of {', '.join(METHODS)}")
     last_batch = len(train_images) % settings.batch_size
     if 0 < last_batch < replica.world_size:
         raise ValueError(f"the last batch of an epoch holds {last_batch} images, fewer than the {replica.world_size} "
@@ -190,7 +165,7 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
         history.append(row)
         if resume_path is not None and replica.is_main:
             with atomic_path(Path(resume_path)) as tmp:
-                torch.save({"settings": dataclasses.asdict(settings), "model": model.state_dict(),
+                torch.save({"settings": as_dict(settings), "model": model.state_dict(),
                             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                             "generators": [generator.get_state(), shuffle.get_state()], "history": history}, tmp)
         if on_epoch is not None:

@@ -17,8 +17,8 @@ import torch
 import yaml
 
 from conftest import ROOT
-from workflow_runner import TINY, snakemake
 from slurm_cluster import conf_dir_problem, missing_programs, single_node_slurm
+from workflow_runner import TINY, snakemake
 
 pytestmark = pytest.mark.integration
 

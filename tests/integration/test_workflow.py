@@ -2,11 +2,13 @@
 behaviour checked with dry runs."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,8 +23,11 @@ def test_outputs_and_their_contents(finished):
     results = finished / "results"
     table = pd.read_csv(results / "tables" / "benchmark.csv")
     runs = table[table["source"] == "run"]
-    assert list(runs["label"]) == ["tiny8", "tiny12"] and list(runs["images"]) == [30, 30]
+    assert list(runs["label"]) == ["tiny8", "tiny8", "tiny12", "tiny12"] and list(runs["images"]) == [30] * 4
+    assert list(runs["certificate"]) == ["blum", "sound_top2"] * 2
     assert (runs["certified_accuracy"] <= runs["natural_accuracy"]).all()
+    # The same samples: the sound certificate abstains at least as often as the original's.
+    assert (runs["abstentions"].to_numpy()[1::2] >= runs["abstentions"].to_numpy()[::2]).all()
     assert (table["source"] == "published").sum() == 7
     for exp in ("tiny8", "tiny12"):
         cert = pd.read_csv(results / "certify" / f"{exp}.tsv", sep="\t")
@@ -31,6 +36,14 @@ def test_outputs_and_their_contents(finished):
         certified = cert[cert["predict"] >= 0]
         size = 8 if exp == "tiny8" else 12
         np.testing.assert_allclose(certified["radius"], certified["radius_l2"] / size, rtol=1e-12)
+        assert [sum(map(int, c.split(","))) for c in cert["estimation_counts"]] == [100] * 30
+        description = json.loads((results / "certify" / f"{exp}.tsv.json").read_text())
+        assert (description["dataset"], description["image_size"], description["dimension"]) == ("digits", size,
+                                                                                                 size * size)
+        assert (description["n0"], description["n"], description["alpha"], description["variant"]) == (
+            20, 100, 0.01, "blum")
+        assert "shard" not in description and description["model_sha256"] == hashlib.sha256(
+            (results / "models" / exp / "model.pt").read_bytes()).hexdigest()
         epochs = pd.read_csv(results / "models" / exp / "epochs.tsv", sep="\t")
         assert list(epochs["epoch"]) == [0, 1] and list(epochs["lr"]) == pytest.approx([0.1, 0.01])
         for rule in ("train", "gather_certification"):
@@ -42,10 +55,12 @@ def test_outputs_and_their_contents(finished):
     for name in ("vary_dim", "certified_l2", "certified_normalized", "training_curves"):
         for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
             assert (results / "figures" / f"{name}.{ext}").read_bytes()[:4] == magic
-    grid = pd.read_csv(results / "tables" / "certified_at_radii.csv", index_col="label")
-    assert list(grid.index) == ["tiny8", "tiny12"] and len(grid.columns) == 6
+    grid = pd.read_csv(results / "tables" / "certified_at_radii.csv", index_col=["label", "certificate"])
+    assert list(grid.index) == [(exp, c) for exp in ("tiny8", "tiny12") for c in ("blum", "sound_top2")]
+    assert len(grid.columns) == 6
     for exp in ("tiny8", "tiny12"):
-        assert "certified accuracy" in (results / "logs" / "gather_certification" / f"{exp}.log").read_text().splitlines()[-1]
+        gather_log = (results / "logs" / "gather_certification" / f"{exp}.log").read_text()
+        assert "certified accuracy" in gather_log.splitlines()[-1]
         assert "done: test accuracy" in (results / "logs" / "train" / f"{exp}.log").read_text().splitlines()[-1]
     record = json.loads((results / "provenance.json").read_text())
     assert record["config"]["experiments"][1]["name"] == "tiny12"
@@ -90,6 +105,10 @@ def test_gathered_shards_equal_an_unsharded_run(finished, tmp_path):
     assert [len(shard) for shard in shards] == [15, 15]
     pd.testing.assert_frame_equal(gathered.drop(columns="time"),
                                   pd.read_csv(unsharded, sep="\t").drop(columns="time"))
+    described = [json.loads(path.read_text()) for path in (results / "certify" / "tiny8.tsv.json",
+                                                          tmp_path / "unsharded.tsv.json")]
+    assert {k: v for k, v in described[0].items() if k != "shards"} == {
+        k: v for k, v in described[1].items() if k not in ("shard", "shards")}
 
 
 def test_a_failed_shard_reruns_alone(finished):
@@ -98,10 +117,12 @@ def test_a_failed_shard_reruns_alone(finished):
     before = pd.read_csv(gathered, sep="\t").drop(columns="time")
     other_shard_mtime = (results / "certify" / "shards" / "tiny8" / "0-of-2.tsv").stat().st_mtime_ns
     # What a failed shard job leaves: Snakemake removes its output, and the gather never ran.
-    (results / "certify" / "shards" / "tiny8" / "1-of-2.tsv").unlink()
-    gathered.unlink()
+    for path in (results / "certify" / "shards" / "tiny8" / "1-of-2.tsv", gathered):
+        path.unlink()
+        Path(f"{path}.json").unlink()
     target = str(gathered.relative_to(finished))
-    assert planned_jobs(snakemake(finished, "-n", target)) == [("certify", "tiny8/1"), ("gather_certification", "tiny8")]
+    assert planned_jobs(snakemake(finished, "-n", target)) == [("certify", "tiny8/1"),
+                                                               ("gather_certification", "tiny8")]
     snakemake(finished, target)
     assert (results / "certify" / "shards" / "tiny8" / "0-of-2.tsv").stat().st_mtime_ns == other_shard_mtime
     pd.testing.assert_frame_equal(pd.read_csv(gathered, sep="\t").drop(columns="time"), before)
@@ -151,17 +172,43 @@ def test_paper_dag_dry_run_shows_the_papers_jobs(tmp_path):
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result)
     assert [r for r, _ in jobs].count("download_cifar10") == 1
-    assert sorted(e for r, e in jobs if r in ("train", "gather_certification")) == sorted(2 * ["size32", "size48", "size64"])
+    assert sorted(e for r, e in jobs if r in ("train", "gather_certification")) == sorted(
+        2 * ["size32", "size48", "size64"])
     assert sorted(e for r, e in jobs if r == "certify") == sorted(
         [f"size32/{i}" for i in range(10)] + ["size48/0", "size64/0"])
     assert [r for r, _ in jobs].count("resize") == 3
     assert [r for r, _ in jobs].count("benchmark_table") == [r for r, _ in jobs].count("vary_dim_figure") == 1
     out = result.stdout
     for sigma, epsilon, size in (("0.12", "0.435", 32), ("0.18", "0.6525", 48), ("0.24", "0.87", 64)):
-        assert f"--sigma {sigma} --epsilon {epsilon} --beta 6.0 --attack-steps 10 --depth 110" in out
+        assert (f"--sigma {sigma} --depth 110 --widths 16 32 64 --epochs 55 --batch-size 256 --lr 0.1 --momentum 0.9 "
+                "--weight-decay 0.0001 --lr-gamma 0.1 --crop-padding 4 --seed 1 --method trades --lr-milestones 50 "
+                f"--no-mixed-precision --epsilon {epsilon} --beta 6.0 --attack-steps 10") in out
         assert f"--size {size}" in out
-    assert "--epochs 55 --batch-size 256 --lr 0.1 --momentum 0.9 --weight-decay 0.0001 --lr-milestones 50" in out
-    assert "--n0 1000 --n 100000 --alpha 0.001 --batch-size 10000 --variant blum --skip 1  --shard 0 --shards 10 --seed 0 --compile" in out
-    assert "--noise size32=0.12:3072 size48=0.18:6912 size64=0.24:12288 --n 100000 --alpha 0.001" in out
-    assert re.search(r"--reference 'original size32=[./]*[^' ]*reference/original/output_noise12_size32_l2trades0435_beta6'",
-                     out)
+    assert ("--sigma 0.12 --n0 1000 --n 100000 --alpha 0.001 --batch-size 10000 --variant blum --skip 1 --seed 0 "
+            "--compile --no-mixed-precision") in out
+    assert "--shard 0 --shards 10" in out
+    # The analysis reads sigma, d, N and alpha from the certifications' descriptions.
+    assert "--noise" not in out and "--certificates blum sound_top2 --linf-threshold 0.00784313725490196" in out
+    assert re.search(r"--reference 'original size32=[./]*[^' ]*reference/original/"
+                     r"output_noise12_size32_l2trades0435_beta6'", out)
+
+
+def test_an_imported_checkpoint_is_certified_by_the_workflow(tmp_path):
+    """An experiment with `checkpoint:` imports the released file (here the original's layout,
+    built by test_released's re-implementation) and is certified and tabled like a trained one."""
+    import torch
+    from test_released import BearpawResNet, randomized
+
+    theirs = randomized(BearpawResNet(8, in_channels=1))
+    torch.save(torch.nn.DataParallel(theirs).state_dict(), tmp_path / "released.pt")
+    overlay = yaml.safe_load(yaml.safe_dump(TINY))
+    overlay["experiments"] = [{"name": "imported8", "image_size": 8, "sigma": 0.25, "skip": 3, "max_images": 30,
+                               "checkpoint": {"path": "released.pt", "format": "original"}}]
+    result = snakemake(tmp_path, "all", overlay=overlay)
+    assert "rule train:" not in result.stdout + result.stderr
+    table = pd.read_csv(tmp_path / "results" / "tables" / "benchmark.csv")
+    assert list(table[table["source"] == "run"]["label"]) == ["imported8", "imported8"]
+    cert = pd.read_csv(tmp_path / "results" / "certify" / "imported8.tsv", sep="\t")
+    assert len(cert) == 30 and (tmp_path / "results" / "figures" / "vary_dim.png").exists()
+    model = torch.load(tmp_path / "results" / "models" / "imported8" / "model.pt", weights_only=True)
+    assert model["metadata"]["imported"]["format"] == "original"

@@ -1,0 +1,14 @@
+"""The errors a user can cause, each ending a script with one line that names the cause and
+the fix. Free of heavy imports, so catching them costs nothing (``cli``, the workflow)."""
+
+
+class ConfigError(ValueError):
+    """A configuration value a user must fix; the message names the key."""
+
+
+class DataError(RuntimeError):
+    """Missing or unreadable data; the message says what to do."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used; the message says why and what to do."""

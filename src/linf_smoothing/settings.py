@@ -1,0 +1,173 @@
+"""One settings object per stage: what a training run, a certification run and the analysis
+depend on, each value written once.
+
+A field of a settings dataclass is at once
+
+- a key of the validated configuration (``from_config`` reads it by name from the mapping
+  that ``config.train_settings`` / ``certify_settings`` / ``analysis_settings`` build),
+- a command-line option of the stage's script (``--field-name``, ``add_arguments`` and
+  ``from_arguments``),
+- a part of the options string the Snakemake rule passes in ``params:`` (``to_arguments``),
+  so a changed value reruns exactly the jobs that depend on it,
+- and a part of the identity of what the stage writes (the checkpoint's metadata, the
+  training state a killed job resumes from, the certification file's description).
+
+Adding a hyper-parameter therefore means: the schema, a field here, and the code that uses
+it. Defaults serve a script run by hand; the workflow passes every value. Field types are
+``int``, ``float``, ``str``, ``bool``, ``tuple[int, ...]``, ``tuple[float, ...]`` and
+``X | None`` of the scalars; ``metadata={"help": ...}`` documents a field on the command line.
+
+Kept free of heavy imports: the workflow builds these at parse time.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+def _help(text: str, **kwargs) -> Any:
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that determines a trained model, given its data and starting weights."""
+
+    sigma: float = _help("Gaussian noise level")
+    depth: int = _help("CIFAR ResNet depth, 6n + 2")
+    widths: tuple[int, ...] = _help("channels of the three stages")
+    epochs: int = _help("epochs")
+    batch_size: int = _help("global batch size")
+    lr: float = _help("SGD learning rate")
+    momentum: float = _help("SGD momentum")
+    weight_decay: float = _help("SGD weight decay")
+    lr_gamma: float = _help("learning-rate factor at each milestone")
+    crop_padding: int = _help("RandomCrop padding in pixels")
+    seed: int = _help("seed of the initial weights and of every random draw")
+    method: str = _help("training method (methods.METHODS): trades (TRADES + Gaussian noise) or gaussian "
+                        "(Gaussian augmentation)", default="trades")
+    lr_milestones: tuple[int, ...] = _help("epochs (0-based) from which the learning rate is multiplied by lr_gamma",
+                                           default=())
+    mixed_precision: bool = _help("bf16 autocast on CUDA", default=False)
+    epsilon: float = _help("TRADES l2 radius of the inner maximization (method trades)", default=0.0)
+    beta: float = _help("TRADES weight; 0 runs no attack (method trades)", default=0.0)
+    attack_steps: int = _help("steps of the inner maximization (method trades)", default=0)
+
+
+@dataclass(frozen=True)
+class CertifySettings:
+    """Everything that determines a certification file, given the model and the test images."""
+
+    sigma: float = _help("Gaussian noise level of the smoothed classifier")
+    n0: int = _help("selection samples per image")
+    n: int = _help("estimation samples per image")
+    alpha: float = _help("failure probability of each certificate")
+    batch_size: int = _help("noisy copies per forward pass")
+    variant: str = _help("certificate written in the radius columns (every variant is recomputable from the "
+                         "counts): blum, cohen or sound_top2", default="blum")
+    skip: int = _help("certify the test images whose index is a multiple of skip", default=1)
+    max_images: int | None = _help("certify at most this many of the selected images", default=None)
+    seed: int = _help("seed of the per-image noise generators", default=0)
+    compile: bool = _help("torch.compile the model (pays on long runs)", default=False)
+    mixed_precision: bool = _help("bf16 autocast on CUDA (changes the base classifier slightly)", default=False)
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """Everything that determines a prediction file (Cohen et al.'s abstaining PREDICT)."""
+
+    sigma: float = _help("Gaussian noise level of the smoothed classifier")
+    n: int = _help("samples per image")
+    alpha: float = _help("probability of returning a class other than the smoothed classifier's")
+    batch_size: int = _help("noisy copies per forward pass")
+    skip: int = _help("predict the test images whose index is a multiple of skip", default=1)
+    max_images: int | None = _help("predict at most this many of the selected images", default=None)
+    seed: int = _help("seed of the per-image noise generators", default=0)
+    compile: bool = _help("torch.compile the model (pays on long runs)", default=False)
+    mixed_precision: bool = _help("bf16 autocast on CUDA (changes the base classifier slightly)", default=False)
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """How the tables and figures are drawn from certification files. The defaults are the
+    paper's, for ``scripts/analyze.py`` run by hand; the workflow passes the configuration's."""
+
+    certificates: tuple[str, ...] = _help(
+        "certificate variants of the tables and figures, the first drawn solid (files with vote counts)",
+        default=("blum", "sound_top2"))
+    linf_threshold: float = _help("l-inf radius of the benchmark table (2/255)", default=2 / 255)
+    radius_max: float = _help("x range of the vary-dim figure", default=0.01)
+    radius_points: int = _help("points of each curve", default=201)
+    figure_skip: int = _help("figures use the images with idx %% figure_skip == 0", default=20)
+    figure_title: str = _help("title of the figures", default="CIFAR-10, ResNet110")
+    grid_radii: tuple[float, ...] = _help("l-inf radii of the certified-accuracy grid table",
+                                          default=(0.0, 0.002, 0.004, 0.006, 2 / 255, 0.008))
+
+
+def _fields(cls) -> list[tuple[dataclasses.Field, Any]]:
+    hints = typing.get_type_hints(cls)
+    return [(f, hints[f.name]) for f in dataclasses.fields(cls)]
+
+
+def _scalar(hint) -> type:
+    """The element type of a field: int for ``tuple[int, ...]`` and ``int | None``."""
+    args = [a for a in typing.get_args(hint) if a is not type(None) and a is not Ellipsis]
+    return args[0] if args else hint
+
+
+def from_config(cls, values: Mapping[str, Any]):
+    """Build ``cls`` from a mapping that holds each field by name (lists become tuples)."""
+    kwargs = {}
+    for f, hint in _fields(cls):
+        if f.name not in values:
+            continue
+        value = values[f.name]
+        kwargs[f.name] = tuple(value) if typing.get_origin(hint) is tuple else value
+    return cls(**kwargs)
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
+    """One ``--field-name`` option per field (required unless the field has a default)."""
+    group = parser.add_argument_group(f"{cls.__name__} (one option per setting)")
+    for f, hint in _fields(cls):
+        option = "--" + f.name.replace("_", "-")
+        required = f.default is dataclasses.MISSING
+        kwargs = {"help": f.metadata.get("help"), "dest": f.name, "required": required,
+                  "default": None if required else f.default}
+        if hint is bool:
+            group.add_argument(option, action=argparse.BooleanOptionalAction, **kwargs)
+        elif typing.get_origin(hint) is tuple:
+            group.add_argument(option, type=_scalar(hint), nargs="*", **kwargs)
+        else:
+            group.add_argument(option, type=_scalar(hint), **kwargs)
+
+
+def from_arguments(cls, args: argparse.Namespace):
+    """The settings that ``add_arguments``' options were given."""
+    return from_config(cls, {f.name: getattr(args, f.name) for f, _ in _fields(cls)})
+
+
+def to_arguments(settings) -> str:
+    """The options that ``add_arguments`` reads back into ``settings``, shell-quoted."""
+    words = []
+    for f, hint in _fields(type(settings)):
+        value = getattr(settings, f.name)
+        option = "--" + f.name.replace("_", "-")
+        if hint is bool:
+            words.append(option if value else "--no-" + f.name.replace("_", "-"))
+        elif value is None:
+            continue
+        elif isinstance(value, tuple):
+            words += [option, *map(str, value)]
+        else:
+            words += [option, str(value)]
+    return shlex.join(words)
+
+
+def as_dict(settings) -> dict[str, Any]:
+    """Plain values (tuples as lists), for JSON and checkpoints."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(settings).items()}
