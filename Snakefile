@@ -27,3 +27,6 @@ rule all:
     input:
         rules.provenance.input,
         rules.provenance.output,
+        # The certifications too, so that a deleted shard or gathered file is rebuilt.
+        every_shard(),
+        certifications(),

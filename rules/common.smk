@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
@@ -20,8 +21,10 @@ from linf_smoothing.config import (
     trained_experiments,
     validate_config,
 )
+from linf_smoothing.datasets import TEST_IMAGES
 from linf_smoothing.errors import ConfigError
 from linf_smoothing.settings import to_arguments
+from linf_smoothing.shards import selected_images, shard_damage, shard_images
 
 try:
     validate_config(config)
@@ -103,9 +106,53 @@ def shard_path(exp, shard, shards):
 
 
 def certification_shards(wildcards):
-    """The experiment's shard TSVs, in shard order."""
+    """The experiment's shard TSVs, in shard order; a damaged one is set aside first, so that
+    this run certifies it again."""
     shards = shard_count(wildcards.exp)
-    return [shard_path(wildcards.exp, shard, shards) for shard in range(shards)]
+    paths = [shard_path(wildcards.exp, shard, shards) for shard in range(shards)]
+    for shard, path in enumerate(paths):
+        set_aside_if_damaged(path, len(shard_indices(wildcards.exp, shard, shards)))
+    return paths
+
+
+def shard_indices(exp, shard, shards):
+    """The test images shard `shard` of `shards` of experiment `exp` certifies."""
+    spec = experiment(config, exp)
+    selected = selected_images(
+        TEST_IMAGES[config["dataset"]], spec["skip"], spec.get("max_images")
+    )
+    return shard_images(selected, shard, shards)
+
+
+def set_aside_if_damaged(path, rows):
+    """Move a finished shard that is cut short or holds other than `rows` rows (and its
+    description) to `.damaged`; Snakemake would otherwise take it as done."""
+    if not os.path.exists(path):
+        return
+    damage = shard_damage(path, rows)
+    if damage is None:
+        return
+    if workflow.dryrun:
+        logger.warning(
+            f"{path}: {damage}; a run (not a dry run) sets it aside and certifies it again"
+        )
+        return
+    for damaged in (path, description_path(path)):
+        if os.path.exists(damaged):
+            os.replace(damaged, f"{damaged}.damaged")
+    logger.warning(f"{path}: {damage}; set aside as {path}.damaged and certified again")
+
+
+def every_shard():
+    """Every experiment's shard TSVs and descriptions: targets of `all`, so that a deleted shard
+    is rebuilt (Snakemake does not rerun a missing intermediate whose consumers are current).
+    """
+    shards = [
+        shard_path(exp, i, shard_count(exp))
+        for exp in EXPERIMENTS
+        for i in range(shard_count(exp))
+    ]
+    return shards + [description_path(tsv) for tsv in shards]
 
 
 def certification_descriptions(wildcards):

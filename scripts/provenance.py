@@ -29,6 +29,21 @@ def git(repository: Path, *args: str) -> str | None:
         return None
 
 
+def package_versions() -> dict[str, str | None]:
+    """Installed versions; None for a package without metadata (the conda environment of
+    --software-deployment-method conda holds neither snakemake nor this project's package,
+    whose version then comes from the code itself)."""
+    import linf_smoothing
+
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = linf_smoothing.__version__ if name == "linf-smoothing" else None
+    return versions
+
+
 def stage_times(benchmarks: Path) -> dict:
     """Seconds per rule (summed over its jobs) and per job, from benchmark TSVs."""
     stages = {}
@@ -54,7 +69,7 @@ def main() -> None:
         "config": json.loads(args.config),
         "git": {"commit": git(args.repository, "rev-parse", "HEAD"),
                 "dirty": None if status is None else bool(status)},
-        "packages": {name: metadata.version(name) for name in PACKAGES},
+        "packages": package_versions(),
         "python": platform.python_version(),
         "device": {"cuda_available": torch.cuda.is_available(),
                    "cuda": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],

@@ -2,7 +2,6 @@
 the real on-disk format, and tiny models."""
 from __future__ import annotations
 
-import copy
 import pickle
 from pathlib import Path
 
@@ -11,23 +10,14 @@ import pytest
 import torch
 import yaml
 
+from linf_smoothing.config import merged  # noqa: F401  (the tests' overlay semantics are the workflow's)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_yaml(path: Path) -> dict:
     with open(path) as handle:
         return yaml.safe_load(handle)
-
-
-def merged(base: dict, overlay: dict) -> dict:
-    """Snakemake's overlay semantics: nested mappings merge, everything else is replaced."""
-    out = copy.deepcopy(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 @pytest.fixture

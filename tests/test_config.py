@@ -148,6 +148,18 @@ BAD = [
     ("experiment with no shards", ("experiments", 0, "shards"), 0, "experiments[0].shards"),
     ("more processes than batch rows", ("training", "processes"), 512, "experiments[0]"),
     ("no processes", ("training", "processes"), 0, "training.processes"),
+    ("NaN sigma", ("experiments", 1, "sigma"), float("nan"), "experiments[1].sigma"),
+    ("infinite sigma", ("experiments", 0, "sigma"), float("inf"), "experiments[0].sigma"),
+    ("NaN alpha", ("certify", "alpha"), float("nan"), "certify.alpha"),
+    ("NaN threshold", ("analysis", "linf_threshold"), float("nan"), "analysis.linf_threshold"),
+    ("NaN grid radius", ("analysis", "grid_radii", 2), float("nan"), "analysis.grid_radii[2]"),
+    ("float sample count", ("certify", "n"), 100000.0, "certify.n"),
+    ("float image size", ("experiments", 0, "image_size"), 32.0, "experiments[0].image_size"),
+    ("float epochs", ("training", "epochs"), 55.0, "training.epochs"),
+    ("absurd image size", ("experiments", 0, "image_size"), 1_000_000_000, "experiments[0].image_size"),
+    ("absurd sample count", ("certify", "n"), 10 ** 12, "certify.n"),
+    ("more shards than images", ("experiments", 1, "shards"), 501, "experiments[1].shards"),
+    ("absurd shards", ("certify", "shards"), 100_000, "certify.shards"),
 ]
 
 
@@ -160,3 +172,29 @@ def test_bad_config_names_the_key(paper_config, what, path, value, key):
     message = str(error.value)
     assert "\n" not in message
     assert f"config key {key}" in message
+
+
+def test_shards_may_equal_the_images(paper_config):
+    paper_config["experiments"][1]["shards"] = 500  # size48 certifies every 20th of 10,000 images
+    validate_config(paper_config)
+
+
+def test_a_yaml_error_names_the_file_and_line(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("certify:\n  n0: 100\n\tn: 5\n")
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_config.py"), str(overlay)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {overlay}, line 3, column 1: ")
+    overlay.write_text("certify:\n  n: 100000.0\n")
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_config.py"), str(overlay)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "config key certify.n: 100000.0 is not of type 'integer'" in result.stderr
+    demo = ROOT / "profiles" / "demo" / "demo.yaml"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "check_config.py"), str(demo)], check=True,
+                   capture_output=True)

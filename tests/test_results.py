@@ -49,13 +49,15 @@ def test_a_failed_write_leaves_no_finished_file(tmp_path):
             writer.write(0, 1, Certificate(1, 0.1, 0.01, 0.9, 0.1, 9, 1), 0.1,
                          Counts(np.array([1, 9]), np.array([1, 9])))
             raise RuntimeError("killed")
-    assert not path.exists() and not (tmp_path / "cert.tsv.tmp").exists()
-    assert read_description(path) is None
+    assert not path.exists() and read_description(path) is None
+    # What is left is the partial run, under names that do not look finished, for a resume.
+    assert sorted(os.listdir(tmp_path)) == ["cert.tsv.tmp", "cert.tsv.tmp.json"]
+    assert (tmp_path / "cert.tsv.tmp").read_text().count("\n") == 2
     with pytest.raises(ValueError):
         with atomic_path(tmp_path / "x.txt") as tmp:
             tmp.write_text("half")
             raise ValueError
-    assert os.listdir(tmp_path) == []
+    assert not (tmp_path / "x.txt").exists() and not (tmp_path / "x.txt.tmp").exists()
 
 
 def test_reads_the_originals_timedelta_format():
@@ -105,3 +107,16 @@ def test_a_malicious_pickle_does_not_run(tmp_path):
     with open(tmp_path / "evil.pt", "rb") as handle:
         pickle.load(handle)
     assert marker.exists()
+
+
+@pytest.mark.parametrize("body, message", [
+    ("0\t3\t3\tabc\t1\t0.5\n", r"row 1: radius 'abc' is not a number"),
+    ("0\t3\t3\t0.01\t1\t0.5\n1\t2\t2\tnan\t1\t0.5\n", r"row 2: radius 'nan' is not a number"),
+    ("", "holds a header and no rows"),
+])
+def test_a_bad_certification_file_is_one_line_naming_file_and_row(tmp_path, body, message):
+    path = tmp_path / "bad.tsv"
+    path.write_text("\t".join(CERTIFY_COLUMNS) + "\n" + body)
+    with pytest.raises(ValueError, match=message) as error:
+        read_certification(path)
+    assert "\n" not in str(error.value) and "bad.tsv" in str(error.value)

@@ -84,4 +84,52 @@ def test_a_resume_state_is_used_only_for_the_same_settings(tmp_path, caplog):
     epochs_run.clear()
     assert run() == first and epochs_run == []  # same settings: both epochs are already done
     run(sigma=0.5)  # other settings: the state is not theirs
-    assert epochs_run == [0, 1] and "is for other settings: starting afresh" in caplog.text
+    assert epochs_run == [0, 1] and "is for another run" in caplog.text
+
+
+def test_a_resume_state_of_other_data_or_architecture_or_a_foreign_file_is_ignored(tmp_path, caplog):
+    import pickle
+
+    from linf_smoothing.models import cifar_resnet
+    from linf_smoothing.training import train
+    from test_training import settings
+
+    state = tmp_path / "state.pt"
+    epochs_run = []
+
+    def run(x, y, **changes):
+        epochs_run.clear()
+        torch.manual_seed(0)
+        widths = changes.pop("widths", (4, 8, 8))
+        model = cifar_resnet(8, widths, in_channels=1, num_classes=2)
+        train(model, x, y, x, y, settings(epochs=1, widths=widths, **changes), torch.device("cpu"),
+              on_epoch=lambda row: epochs_run.append(row["epoch"]), resume_path=state)
+        return list(epochs_run)
+
+    x, y = tiny_data(64)
+    assert run(x, y) == [0]
+    state_bytes = state.read_bytes()
+    other_x, other_y = tiny_data(64, seed=1)  # other data, same settings
+    assert run(other_x, other_y) == [0]
+    state.write_bytes(state_bytes)
+    assert run(x, y, widths=(4, 8, 16)) == [0]  # another architecture: no load_state_dict traceback
+    for foreign in ([1, 2, 3], None):
+        caplog.clear()
+        if foreign is None:  # a pickle that would run code on load
+            state.write_bytes(pickle.dumps(Exploit(tmp_path / "exploited")))
+        else:
+            torch.save(foreign, state)
+        assert run(x, y) == [0]
+        warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warnings) == 1 and "\n" not in warnings[0].getMessage()
+    assert not (tmp_path / "exploited").exists()
+
+
+class Exploit:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.path}",))

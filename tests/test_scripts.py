@@ -35,15 +35,20 @@ def run_certify(tmp_path, out, *extra):
     return pd.read_csv(out, sep="\t")
 
 
-def test_certification_is_repeatable_and_subsets_agree(tmp_path):
-    images, labels = tiny_data(12)
+def trained_model(tmp_path, test_images=12):
+    """A tiny trained model (m.pt) and test split (test.npz) in ``tmp_path``."""
+    images, labels = tiny_data(test_images)
     save_split(tmp_path / "test.npz", images, labels, "digits")
     torch.manual_seed(0)
     model = cifar_resnet(8, (4, 8, 8), in_channels=1, num_classes=2)
     train(model, *tiny_data(64), images, labels, settings(epochs=2), torch.device("cpu"))
     save_checkpoint(tmp_path / "m.pt", model,
                     {"architecture": {"depth": 8, "widths": [4, 8, 8]}, "in_channels": 1, "num_classes": 2,
-                     "image_size": 6, "sigma": 0.25, "epochs": 0})
+                     "image_size": 6})
+
+
+def test_certification_is_repeatable_and_subsets_agree(tmp_path):
+    trained_model(tmp_path)
     first = run_certify(tmp_path, tmp_path / "a.tsv").drop(columns="time")
     second = run_certify(tmp_path, tmp_path / "b.tsv").drop(columns="time")
     pd.testing.assert_frame_equal(first, second)
@@ -80,3 +85,65 @@ def test_training_script_is_repeatable(tmp_path):
         checkpoints.append(torch.load(tmp_path / f"{run}.pt", weights_only=True)["state_dict"])
     for key in checkpoints[0]:
         assert torch.equal(checkpoints[0][key], checkpoints[1][key]), key
+
+
+def test_provenance_runs_without_package_metadata(tmp_path, monkeypatch, capsys):
+    """In the conda environment of the rules, snakemake and this package have no metadata."""
+    from importlib import metadata
+
+    real = metadata.version
+
+    def version(name):
+        if name in ("snakemake", "linf-smoothing"):
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    out = tmp_path / "provenance.json"
+    monkeypatch.setattr(sys, "argv", ["provenance.py", "--config", "{}", "--benchmarks", str(tmp_path),
+                                      "--repository", str(ROOT), "--out", str(out)])
+    runpy.run_path(str(ROOT / "scripts" / "provenance.py"), run_name="__main__")
+    import json
+
+    import linf_smoothing
+
+    packages = json.loads(out.read_text())["packages"]
+    assert packages["snakemake"] is None and packages["linf-smoothing"] == linf_smoothing.__version__
+    assert packages["torch"] == "2.13.0"
+
+
+def test_a_killed_certification_resumes_after_its_last_complete_row(tmp_path):
+    import os
+    import signal
+    import time
+
+    trained_model(tmp_path, test_images=16)
+    command = [sys.executable, str(ROOT / "scripts" / "certify.py"), "--model", str(tmp_path / "m.pt"),
+               "--test-data", str(tmp_path / "test.npz"), "--sigma", "0.5", "--n0", "100", "--n", "30000",
+               "--alpha", "0.001", "--batch-size", "1000", "--device", "cpu", "--threads", "1"]
+    partial = tmp_path / "killed.tsv.tmp"
+    first = subprocess.Popen(command + ["--out", str(tmp_path / "killed.tsv")], stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and first.poll() is None and (
+            not partial.exists() or partial.read_text().count("\n") < 4):
+        time.sleep(0.02)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    written = partial.read_text().count("\n") - 1
+    assert 3 <= written < 16 and not (tmp_path / "killed.tsv").exists()
+    with open(partial, "a") as handle:
+        handle.write("99\t1\t1")  # a row cut mid-line by the kill: dropped, then redone
+    second = subprocess.run(command + ["--out", str(tmp_path / "killed.tsv")], capture_output=True, text=True,
+                            check=True)
+    assert f"resuming after {written} of 16 images" in second.stderr
+    assert not partial.exists() and (tmp_path / "killed.tsv.json").exists()
+    straight = subprocess.run(command + ["--out", str(tmp_path / "straight.tsv")], capture_output=True, check=True)
+    assert straight.returncode == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "killed.tsv", sep="\t").drop(columns="time"),
+                                  pd.read_csv(tmp_path / "straight.tsv", sep="\t").drop(columns="time"))
+    # Partial rows written under another description are not reused.
+    (tmp_path / "straight.tsv.tmp").write_text((tmp_path / "straight.tsv").read_text())
+    (tmp_path / "straight.tsv.tmp.json").write_text('{"alpha": 0.01}')
+    again = subprocess.run(command + ["--out", str(tmp_path / "straight.tsv")], capture_output=True, text=True,
+                           check=True)
+    assert "resuming" not in again.stderr

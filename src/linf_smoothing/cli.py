@@ -47,3 +47,43 @@ def device_from_arguments(args, processes: int = 1):
     if args.threads:
         torch.set_num_threads(max(1, args.threads // processes))
     return resolve_device(args.device)
+
+
+def add_smoothing_arguments(parser, settings_class, out_help: str) -> None:
+    """The options of a script that samples a trained model's smoothed classifier on test
+    images (certify.py, predict.py): the model, the test split, the settings, the device."""
+    from linf_smoothing.settings import add_arguments
+
+    parser.add_argument("--model", required=True, help="checkpoint written by train.py or import_checkpoint.py")
+    parser.add_argument("--test-data", required=True, help="resized test split (.npz)")
+    add_arguments(parser, settings_class)
+    add_device_arguments(parser)
+    parser.add_argument("--out", required=True, help=out_help)
+
+
+def smoothed_classifier(args, settings):
+    """From ``add_smoothing_arguments``' options: the smoothed classifier (``smoothing.Smooth``)
+    of --model at ``settings``, the test images and labels, the description of what the run
+    writes (the settings, the data, the model's digest, the project's version), the device."""
+    import linf_smoothing
+    from linf_smoothing.data import read_dataset_name, read_split
+    from linf_smoothing.models import inference_model
+    from linf_smoothing.results import check_image_size, file_digest, load_model
+    from linf_smoothing.settings import as_dict
+    from linf_smoothing.smoothing import Smooth
+
+    device = device_from_arguments(args)
+    model, meta = load_model(args.model, device)
+    trained_sigma = meta.get("training", {}).get("sigma")
+    if trained_sigma is not None and abs(trained_sigma - settings.sigma) > 1e-12:
+        logging.getLogger("smoothing").warning("sampling at sigma %g a model trained at sigma %g", settings.sigma,
+                                               trained_sigma)
+    images, labels = read_split(args.test_data)
+    check_image_size(meta, images.shape[-1], args.model)
+    smooth = Smooth(inference_model(model, device, settings.compile), meta["num_classes"], settings.sigma,
+                    settings.batch_size, settings.mixed_precision)
+    description = {
+        **as_dict(settings), "dataset": read_dataset_name(args.test_data), "image_size": int(images.shape[-1]),
+        "dimension": int(images[0].size), "num_classes": int(meta["num_classes"]), "test_images": len(images),
+        "model_sha256": file_digest(args.model), "project_version": linf_smoothing.__version__}
+    return smooth, images, labels, description, device

@@ -9,12 +9,14 @@ validated configuration into the stages' settings objects (``linf_smoothing.sett
 from __future__ import annotations
 
 import copy
+import math
 from importlib import resources
 from typing import Any
 
 import jsonschema
 import yaml
 
+from linf_smoothing.datasets import TEST_IMAGES
 from linf_smoothing.errors import ConfigError
 from linf_smoothing.settings import AnalysisSettings, CertifySettings, PredictSettings, TrainSettings, from_config
 
@@ -28,15 +30,67 @@ def _key(path) -> str:
     return out or "(top level)"
 
 
+def merged(base: dict, overlay: dict) -> dict:
+    """Snakemake's overlay semantics (--configfile): nested mappings merge, everything else,
+    lists included, is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_yaml(path) -> dict:
+    """A configuration file; a syntax error becomes a ConfigError naming the file, line and column."""
+    try:
+        with open(path) as handle:
+            loaded = yaml.safe_load(handle)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: {exc.problem or exc.context} (YAML indents with spaces, not tabs)") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: not a mapping of configuration keys")
+    return loaded
+
+
+def _get(config, path):
+    for key in path:
+        config = config[key]
+    return config
+
+
 def load_schema() -> dict:
     return yaml.safe_load(SCHEMA.read_text())
+
+
+# JSON Schema counts 100000.0 as an integer; a float where a count is meant is a mistake here.
+_STRICT_INTEGERS = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool))
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_STRICT_INTEGERS)
+
+
+def _not_finite(value, path=()):
+    """The path of the first NaN or infinity in ``value`` (a range check never catches them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _not_finite(child, path + (key,))
+        if found is not None:
+            return found
+    return None
 
 
 def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[str, Any]:
     """Return ``config`` unchanged if valid, else raise ConfigError naming the bad key."""
     schema = load_schema() if schema is None else schema
-    validator = jsonschema.Draft202012Validator(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    bad = _not_finite(config)
+    if bad is not None:
+        raise ConfigError(f"config key {_key(bad)}: {_get(config, bad)} is not a finite number")
+    error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(config))
     if error is not None:
         raise ConfigError(f"config key {_key(error.absolute_path)}: {error.message}")
 
@@ -62,6 +116,14 @@ def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[
         if merged["batch_size"] < merged["processes"]:
             raise ConfigError(f"config key experiments[{i}]: batch_size {merged['batch_size']} is smaller than "
                               f"processes {merged['processes']}; every process needs rows of each batch")
+    for i, exp in enumerate(config["experiments"]):
+        images = len(range(0, TEST_IMAGES[config["dataset"]], exp["skip"]))
+        images = min(images, exp.get("max_images", images))
+        shards = exp.get("shards", certify["shards"])
+        if shards > images:
+            key = f"experiments[{i}].shards" if "shards" in exp else "certify.shards"
+            raise ConfigError(f"config key {key}: {shards} shards for the {images} test images experiment "
+                              f"{exp['name']} certifies; give at most {images}")
     for i, exp in enumerate(config["experiments"]):
         if exp.get("beta", 0) > 0 and exp.get("attack_steps", 0) == 0:
             raise ConfigError(

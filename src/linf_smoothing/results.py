@@ -77,15 +77,43 @@ def read_description(path: Path) -> dict | None:
 
 
 class RowWriter:
-    """Streams TSV rows under ``columns`` to ``path.tmp`` (readable with ``tail -f``) and, on a
-    successful close, writes ``description`` beside it and moves the file into place; use as
-    a context manager."""
+    """Streams TSV rows, one per image, to ``path.tmp`` (readable with ``tail -f``) and, on a
+    successful close, writes ``description`` beside ``path`` and moves the file into place;
+    use as a context manager.
 
-    def __init__(self, path: Path, columns: list[str], description: dict):
+    A run that is killed leaves ``path.tmp`` (complete rows so far) and ``path.tmp.json`` (its
+    description). A later writer with the same description and ``expected`` image indices
+    keeps those rows, as far as they are complete and are the first of ``expected`` in order,
+    and appends after them: ``done`` says how many. Anything else there is discarded."""
+
+    def __init__(self, path: Path, columns: list[str], description: dict, expected: list[int] | None = None):
         self._path, self._description = Path(path), description
-        self._context = atomic_path(path)
-        self._handle = open(self._context.__enter__(), "w", buffering=1)
-        self._handle.write("\t".join(columns) + "\n")
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._partial = self._path.with_name(self._path.name + ".tmp")
+        self._partial_description = self._partial.with_name(self._partial.name + ".json")
+        header = "\t".join(columns) + "\n"
+        kept = self._resumable_rows(header, expected) if expected is not None else []
+        self.done = len(kept)
+        with open(self._partial, "w") as handle:
+            handle.write(header + "".join(kept))
+        self._partial_description.write_text(json.dumps(description, sort_keys=True))
+        self._handle = open(self._partial, "a", buffering=1)
+
+    def _resumable_rows(self, header: str, expected: list[int]) -> list[str]:
+        try:
+            if json.loads(self._partial_description.read_text()) != json.loads(json.dumps(self._description)):
+                return []
+            lines = self._partial.read_text().splitlines(keepends=True)
+        except (OSError, ValueError):
+            return []
+        if not lines or lines[0] != header:
+            return []
+        kept = []
+        for line, idx in zip(lines[1:], expected):
+            if not line.endswith("\n") or line.count("\t") != header.count("\t") or line.split("\t", 1)[0] != str(idx):
+                break
+            kept.append(line)
+        return kept
 
     def write_row(self, fields: list) -> None:
         self._handle.write("\t".join(str(f) for f in fields) + "\n")
@@ -97,15 +125,16 @@ class RowWriter:
         self._handle.close()
         if exc_info[0] is None:
             write_description(self._path, self._description)
-        self._context.__exit__(*exc_info)
+            os.replace(self._partial, self._path)
+            self._partial_description.unlink(missing_ok=True)
         return False
 
 
 class CertificationWriter(RowWriter):
     """The certification TSV, one image a row."""
 
-    def __init__(self, path: Path, description: dict):
-        super().__init__(path, CERTIFY_COLUMNS + CERTIFY_EXTRA_COLUMNS, description)
+    def __init__(self, path: Path, description: dict, expected: list[int] | None = None):
+        super().__init__(path, CERTIFY_COLUMNS + CERTIFY_EXTRA_COLUMNS, description, expected)
 
     def write(self, idx: int, label: int, cert, seconds: float, counts) -> None:
         """One image's row: its certificate ``cert`` and the ``counts`` (``smoothing.Counts``) it came from."""
@@ -118,8 +147,8 @@ class CertificationWriter(RowWriter):
 class PredictionWriter(RowWriter):
     """The prediction TSV of Cohen et al.'s PREDICT, one image a row."""
 
-    def __init__(self, path: Path, description: dict):
-        super().__init__(path, PREDICT_COLUMNS, description)
+    def __init__(self, path: Path, description: dict, expected: list[int] | None = None):
+        super().__init__(path, PREDICT_COLUMNS, description, expected)
 
     def write(self, idx: int, label: int, predict: int, seconds: float) -> None:
         self.write_row([idx, label, predict, int(predict == label), f"{seconds:.4f}"])
@@ -134,10 +163,21 @@ def read_predictions(path: Path) -> pd.DataFrame:
 
 def read_certification(path: Path) -> pd.DataFrame:
     """Read a certification file (ours, the original's or Cohen et al.'s); ``time`` in seconds."""
-    frame = pd.read_csv(path, sep="\t")
+    try:
+        frame = pd.read_csv(path, sep="\t")
+    except pd.errors.ParserError as exc:
+        raise ValueError(f"{path} is not a tab-separated certification file ({str(exc).strip()})") from None
     missing = [c for c in CERTIFY_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path} is not a certification file: columns {missing} are missing")
+    if frame.empty:
+        raise ValueError(f"{path} holds a header and no rows: rerun the certification that writes it")
+    for column in ("idx", "label", "predict", "radius", "correct"):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if values.isna().any():  # a NaN radius too: it would count as "not certified" without a word
+            row = int(values.isna().to_numpy().argmax())
+            raise ValueError(f"{path}, row {row + 1}: {column} '{frame[column].iloc[row]}' is not a number")
+        frame[column] = values
     if not pd.api.types.is_numeric_dtype(frame["time"]):
         frame["time"] = pd.to_timedelta(frame["time"]).dt.total_seconds()
     frame["correct"] = frame["correct"].astype(int)

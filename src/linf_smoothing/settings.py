@@ -58,37 +58,36 @@ class TrainSettings:
     attack_steps: int = _help("steps of the inner maximization (method trades)", default=0)
 
 
-@dataclass(frozen=True)
-class CertifySettings:
-    """Everything that determines a certification file, given the model and the test images."""
+@dataclass(frozen=True, kw_only=True)
+class SamplingSettings:
+    """How a smoothed classifier is sampled on the chosen test images (certify and predict)."""
 
     sigma: float = _help("Gaussian noise level of the smoothed classifier")
+    batch_size: int = _help("noisy copies per forward pass")
+    skip: int = _help("use the test images whose index is a multiple of skip", default=1)
+    max_images: int | None = _help("use at most this many of the selected images", default=None)
+    seed: int = _help("seed of the per-image noise generators", default=0)
+    compile: bool = _help("torch.compile the model (pays on long runs)", default=False)
+    mixed_precision: bool = _help("bf16 autocast on CUDA (changes the base classifier slightly)", default=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CertifySettings(SamplingSettings):
+    """Everything that determines a certification file, given the model and the test images."""
+
     n0: int = _help("selection samples per image")
     n: int = _help("estimation samples per image")
     alpha: float = _help("failure probability of each certificate")
-    batch_size: int = _help("noisy copies per forward pass")
     variant: str = _help("certificate written in the radius columns (every variant is recomputable from the "
                          "counts): blum, cohen or sound_top2", default="blum")
-    skip: int = _help("certify the test images whose index is a multiple of skip", default=1)
-    max_images: int | None = _help("certify at most this many of the selected images", default=None)
-    seed: int = _help("seed of the per-image noise generators", default=0)
-    compile: bool = _help("torch.compile the model (pays on long runs)", default=False)
-    mixed_precision: bool = _help("bf16 autocast on CUDA (changes the base classifier slightly)", default=False)
 
 
-@dataclass(frozen=True)
-class PredictSettings:
+@dataclass(frozen=True, kw_only=True)
+class PredictSettings(SamplingSettings):
     """Everything that determines a prediction file (Cohen et al.'s abstaining PREDICT)."""
 
-    sigma: float = _help("Gaussian noise level of the smoothed classifier")
     n: int = _help("samples per image")
     alpha: float = _help("probability of returning a class other than the smoothed classifier's")
-    batch_size: int = _help("noisy copies per forward pass")
-    skip: int = _help("predict the test images whose index is a multiple of skip", default=1)
-    max_images: int | None = _help("predict at most this many of the selected images", default=None)
-    seed: int = _help("seed of the per-image noise generators", default=0)
-    compile: bool = _help("torch.compile the model (pays on long runs)", default=False)
-    mixed_precision: bool = _help("bf16 autocast on CUDA (changes the base classifier slightly)", default=False)
 
 
 @dataclass(frozen=True)

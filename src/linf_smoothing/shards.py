@@ -14,6 +14,8 @@ from typing import Sequence
 
 from linf_smoothing.results import atomic_path, read_description, write_description
 
+TAB = "\t"
+
 
 def image_seed(seed: int, idx: int) -> int:
     """Seed of the generator that draws test image ``idx``'s noise."""
@@ -39,6 +41,25 @@ def shard_images(indices: Sequence[int], shard: int, shards: int) -> list[int]:
     return list(indices[contiguous_part(len(indices), shard, shards)])
 
 
+def shard_damage(path: Path, expected_rows: int) -> str | None:
+    """Why the finished shard at ``path`` cannot be whole (cut short, a row with missing fields,
+    other than ``expected_rows`` rows), or None where it looks whole. Cheap enough to ask of
+    every shard whenever the workflow plans a run."""
+    text = Path(path).read_text()
+    lines = text.splitlines(keepends=True)
+    if not lines:
+        return "it is empty"
+    if not text.endswith("\n"):
+        return f"row {len(lines) - 1} is cut short"
+    fields = lines[0].count("\t")
+    for row, line in enumerate(lines[1:], 1):
+        if line.count("\t") != fields:
+            return f"row {row} has {line.count(TAB) + 1} fields where the header has {fields + 1}"
+    if len(lines) - 1 != expected_rows:
+        return f"it holds {len(lines) - 1} rows where its images are {expected_rows}"
+    return None
+
+
 def gather_certifications(shard_paths: Sequence[Path], out: Path) -> int:
     """Concatenate shard TSVs (in shard order) into ``out`` with one header, and their
     descriptions into one (without the shard's number); return the row count.
@@ -55,7 +76,17 @@ def gather_certifications(shard_paths: Sequence[Path], out: Path) -> int:
     header = None
     rows: list[str] = []
     last_idx = -1
-    for path in shard_paths:
+    for position, (path, description) in enumerate(zip(shard_paths, descriptions)):
+        expected = None
+        if description is not None:
+            if description["shard"] != position:
+                raise ValueError(f"{path} is shard {description['shard']}, given as shard {position}: give the "
+                                 "shards in order, each once")
+            expected = shard_images(selected_images(description["test_images"], description["skip"],
+                                                    description["max_images"]), position, description["shards"])
+            damage = shard_damage(path, len(expected))
+            if damage is not None:
+                raise ValueError(f"{path}: {damage}: delete it and rerun its certify job")
         lines = Path(path).read_text().splitlines(keepends=True)
         if not lines:
             raise ValueError(f"{path} is empty: delete it and rerun its certify job")
@@ -63,11 +94,14 @@ def gather_certifications(shard_paths: Sequence[Path], out: Path) -> int:
             header = lines[0]
         elif lines[0] != header:
             raise ValueError(f"{path} has another header than {shard_paths[0]}: the shards come from different runs")
-        for line in lines[1:]:
+        for row, line in enumerate(lines[1:], 1):
             idx = int(line.split("\t", 1)[0])
             if idx <= last_idx:
-                raise ValueError(f"{path}: image {idx} comes after image {last_idx}; "
+                raise ValueError(f"{path}, row {row}: image {idx} comes after image {last_idx}; "
                                  "give the shards in order, each once")
+            if expected is not None and idx != expected[row - 1]:
+                raise ValueError(f"{path}, row {row}: image {idx} where this shard's row {row} is image "
+                                 f"{expected[row - 1]}: delete it and rerun its certify job")
             last_idx = idx
             rows.append(line)
     if header is None:

@@ -10,6 +10,7 @@ process computes its rows; see ``distributed`` for why the result equals one pro
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -87,26 +88,40 @@ def make_optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.opt
                            weight_decay=settings.weight_decay)
 
 
-def _resume(path: Path | None, settings: TrainSettings, model, optimizer, scheduler, generators) -> list[dict]:
-    """Restore the state of the last finished epoch from ``path`` if it was written for the
-    same settings; return the history so far (empty when starting afresh)."""
+def run_identity(settings: TrainSettings, replica: Replica, *arrays: np.ndarray) -> dict:
+    """Everything that determines a training run's result: its settings (method, architecture,
+    hyper-parameters), the number of processes, and the digests of its data arrays."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return {"settings": as_dict(settings), "processes": replica.world_size, "data_sha256": digest.hexdigest()}
+
+
+def _resume(path: Path | None, identity: dict, model, optimizer, scheduler, generators) -> list[dict]:
+    """Restore the state of the last finished epoch from ``path`` if it was written by the same
+    run (``identity``); return the history so far (empty when starting afresh). A state of
+    another run, a foreign or an unsafe file is ignored with one warning line."""
     if path is None or not Path(path).exists():
         return []
+    log = logging.getLogger("train")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a file cut short by a kill mid-write cannot happen (atomic), but a foreign one can
-        logging.getLogger("train").warning("ignoring unreadable resume state %s (%s)", path, exc)
+    except Exception as exc:  # truncated, foreign or unsafe (weights_only refuses to run its code)
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        log.warning("ignoring resume state %s, which is not loadable (%s: %s): starting afresh", path,
+                    type(exc).__name__, first_line)
         return []
-    if not isinstance(state, dict) or state.get("settings") != as_dict(settings):
-        logging.getLogger("train").warning("resume state %s is for other settings: starting afresh", path)
+    if not isinstance(state, dict) or state.get("identity") != identity:
+        log.warning("resume state %s is for another run (other settings, data or processes) or not a resume "
+                    "state: starting afresh", path)
         return []
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     for generator, rng in zip(generators, state["generators"]):
         generator.set_state(rng)
-    logging.getLogger("train").info("resuming after epoch %d of %d from %s", len(state["history"]),
-                                    settings.epochs, path)
+    log.info("resuming after epoch %d of %d from %s", len(state["history"]), identity["settings"]["epochs"], path)
     return state["history"]
 
 
@@ -142,7 +157,8 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
     parallel_model = data_parallel(model, replica)
     optimizer = make_optimizer(model, settings)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(settings.lr_milestones), settings.lr_gamma)
-    history = _resume(resume_path, settings, model, optimizer, scheduler, (generator, shuffle))
+    identity = run_identity(settings, replica, train_images, train_labels, test_images, test_labels)
+    history = _resume(resume_path, identity, model, optimizer, scheduler, (generator, shuffle))
     for epoch in range(len(history), settings.epochs):
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
@@ -165,7 +181,7 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
         history.append(row)
         if resume_path is not None and replica.is_main:
             with atomic_path(Path(resume_path)) as tmp:
-                torch.save({"settings": as_dict(settings), "model": model.state_dict(),
+                torch.save({"identity": identity, "model": model.state_dict(),
                             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                             "generators": [generator.get_state(), shuffle.get_state()], "history": history}, tmp)
         if on_epoch is not None:

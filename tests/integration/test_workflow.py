@@ -129,6 +129,41 @@ def test_a_failed_shard_reruns_alone(finished):
     snakemake(finished, "all")  # the analysis jobs catch up, for the tests that follow
 
 
+ANALYSIS_JOBS = [("benchmark_table", ""), ("provenance", ""), ("radius_figures", ""), ("radius_grid_table", ""),
+                 ("vary_dim_figure", "")]
+
+
+@pytest.mark.parametrize("deleted, rebuilt", [
+    ("shards/tiny8/1-of-2.tsv", [("certify", "tiny8/1"), ("gather_certification", "tiny8")]),
+    ("tiny12.tsv", [("gather_certification", "tiny12")]),
+])
+def test_a_deleted_certification_is_rebuilt_by_all(finished, deleted, rebuilt):
+    """Snakemake does not rerun a missing intermediate whose consumers are current; `all` names
+    every shard and gathered file, so the next run rebuilds it and the tables follow."""
+    path = finished / "results" / "certify" / deleted
+    before = pd.read_csv(path, sep="\t").drop(columns="time")
+    path.unlink()
+    assert planned_jobs(snakemake(finished, "-n", "all")) == sorted(rebuilt + ANALYSIS_JOBS)
+    snakemake(finished, "all")
+    pd.testing.assert_frame_equal(pd.read_csv(path, sep="\t").drop(columns="time"), before)
+
+
+@pytest.mark.parametrize("cut", ["line", "mid-line"])
+def test_a_shard_cut_short_is_certified_again(finished, cut):
+    """A finished shard cut short (at a line end, or in a row) is set aside when the next run is
+    planned and certified again; the gathered file and the tables come out as before."""
+    shard = finished / "results" / "certify" / "shards" / "tiny8" / "0-of-2.tsv"
+    gathered = finished / "results" / "certify" / "tiny8.tsv"
+    before = pd.read_csv(gathered, sep="\t").drop(columns="time")
+    table = (finished / "results" / "tables" / "benchmark.csv").read_text()
+    text = shard.read_text()
+    shard.write_text(text[:text.rindex("\n", 0, -1) + 1] if cut == "line" else text[:-7])
+    result = snakemake(finished, "all")
+    assert "set aside as" in result.stderr and Path(f"{shard}.damaged").exists()
+    pd.testing.assert_frame_equal(pd.read_csv(gathered, sep="\t").drop(columns="time"), before)
+    assert (finished / "results" / "tables" / "benchmark.csv").read_text() == table
+
+
 def test_deleting_the_figure_reruns_only_the_plot(finished):
     figure = finished / "results" / "figures" / "vary_dim.png"
     figure.unlink()
@@ -184,8 +219,8 @@ def test_paper_dag_dry_run_shows_the_papers_jobs(tmp_path):
                 "--weight-decay 0.0001 --lr-gamma 0.1 --crop-padding 4 --seed 1 --method trades --lr-milestones 50 "
                 f"--no-mixed-precision --epsilon {epsilon} --beta 6.0 --attack-steps 10") in out
         assert f"--size {size}" in out
-    assert ("--sigma 0.12 --n0 1000 --n 100000 --alpha 0.001 --batch-size 10000 --variant blum --skip 1 --seed 0 "
-            "--compile --no-mixed-precision") in out
+    assert ("--sigma 0.12 --batch-size 10000 --skip 1 --seed 0 --compile --no-mixed-precision --n0 1000 --n 100000 "
+            "--alpha 0.001 --variant blum") in out
     assert "--shard 0 --shards 10" in out
     # The analysis reads sigma, d, N and alpha from the certifications' descriptions.
     assert "--noise" not in out and "--certificates blum sound_top2 --linf-threshold 0.00784313725490196" in out
