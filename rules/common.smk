@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from linf_smoothing.config import (
     analysis_settings,
     certify_settings,
-    predict_settings,
     experiment,
     experiment_training,
+    predict_settings,
     train_settings,
     trained_experiments,
     validate_config,
@@ -43,8 +43,13 @@ TRAINED = trained_experiments(config)
 IMPORTED = [exp for exp in EXPERIMENTS if exp not in TRAINED]
 
 
+def one_of(names):
+    """A wildcard constraint matching exactly these names (none when the list is empty)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
 wildcard_constraints:
-    exp="|".join(EXPERIMENTS),
+    exp=one_of(EXPERIMENTS),
     size=r"\d+",
     shard=r"\d+",
     shards=r"\d+",
@@ -196,11 +201,6 @@ def certifications():
 def labelled_certifications():
     """LABEL=PATH of each experiment's certification, the analysis script's arguments."""
     return " ".join(f"{exp}={certification_path(exp)}" for exp in EXPERIMENTS)
-
-
-def one_of(names):
-    """A wildcard constraint matching exactly these names (none when the list is empty)."""
-    return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
 def training_processes(wildcards):

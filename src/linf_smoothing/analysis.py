@@ -69,10 +69,10 @@ class Run:
     def certified(self, variant: str) -> pd.DataFrame:
         """The rows under certificate ``variant``, recomputed from the counts where the file
         was written with another one."""
-        if variant == AS_IN_FILE or variant == self.description["variant"]:
-            return self.frame
         if variant not in self.variants:
             raise ValueError(f"{self.path} holds no vote counts: it gives only its own certificate")
+        if variant == AS_IN_FILE or variant == self.description["variant"]:
+            return self.frame
         certs = [certify_counts(parse_counts(s), parse_counts(e), self.sigma, self.alpha, variant, self.dimension)
                  for s, e in zip(self.frame["selection_counts"], self.frame["estimation_counts"])]
         frame = self.frame.copy()
