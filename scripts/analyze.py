@@ -86,7 +86,8 @@ def main() -> None:
         written += write_tables(benchmark_table(certified, settings.linf_threshold, published), args.outdir,
                                 settings.linf_threshold)
     if "grid" in wanted:
-        written += write_radius_grid(radius_grid_table(certified, settings.grid_radii), args.outdir)
+        written += write_radius_grid(radius_grid_table(certified, settings.grid_radii, settings.grid_radii_l2),
+                                     args.outdir)
 
     subsets = {key: every_nth(frame, settings.figure_skip) for key, frame in certified.items()}
     reference = {label: every_nth(read_certification(path), settings.figure_skip) for label, path in args.reference}

@@ -198,3 +198,16 @@ def test_a_published_row_can_be_computed_from_its_published_file(tmp_path):
     assert f"{method} [computed from {path.name}]" in markdown and "not sound in general" in markdown
     with pytest.raises(ValueError, match="no published row is named 'Blum'"):
         benchmark_table({}, 2 / 255, {"Blum": (path, read_certification(path))})
+
+
+def test_the_grid_table_gives_cohens_l2_numbers(tmp_path):
+    """The l2 columns of the grid reproduce the l2 numbers of reference/cohen's README."""
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "analyze.py"), f"cohen025={COHEN / 'cohen_full_sigma_0.25'}",
+                    "--outdir", str(tmp_path), "--only", "grid", "--noise", "cohen025=0.25:3072", "--n", "100000",
+                    "--alpha", "0.001", "--radius-norm", "cohen025=l2", "--grid-radii", "0", str(2 / 255),
+                    "--grid-radii-l2", "0.25", "0.5", "0.75"], check=True, capture_output=True)
+    grid = pd.read_csv(tmp_path / "certified_at_radii.csv", index_col=["label", "certificate"])
+    row = grid.loc[("cohen025", "as in file")]
+    assert row[["l2 0.25", "l2 0.5", "l2 0.75"]].tolist() == pytest.approx([0.6116, 0.4225, 0.2506])
+    assert row[f"{2 / 255:.6g}"] == pytest.approx(0.4783)
+    assert "l2 r = 0.25" in (tmp_path / "certified_at_radii.md").read_text()

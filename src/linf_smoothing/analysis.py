@@ -108,6 +108,8 @@ def load_run(path: Path, noise: tuple[float, int] | None = None, n: int | None =
                 raise ValueError(f"{path}: an l2 file needs its dimension: give --noise LABEL=SIGMA:DIM")
             frame["radius_l2"] = frame["radius"]
             frame["radius"] = frame["radius"] / math.sqrt(dimension)
+        elif dimension is not None:
+            frame["radius_l2"] = frame["radius"] * math.sqrt(dimension)
     run = Run(Path(path), frame, description, sigma, dimension, n, alpha)
     ceiling = run.ceiling(run.variants[0] if description is None else description["variant"])
     if ceiling is not None and len(frame) and frame["radius"].max() > ceiling * ROUNDING:
@@ -251,10 +253,13 @@ def with_scaled_radii(frame: pd.DataFrame, sigma: float, dimension: int) -> pd.D
     return frame
 
 
-def radius_grid_table(runs: dict[tuple[str, str], pd.DataFrame], radii) -> pd.DataFrame:
-    """Certified accuracy of each run and certificate (rows) at each l-inf radius of ``radii`` (columns)."""
-    return pd.DataFrame({f"{r:.6g}": [certified_accuracy(f, [r])[0] for f in runs.values()] for r in radii},
-                        index=pd.MultiIndex.from_tuples(list(runs), names=["label", "certificate"]))
+def radius_grid_table(runs: dict[tuple[str, str], pd.DataFrame], radii, radii_l2=()) -> pd.DataFrame:
+    """Certified accuracy of each run and certificate (rows) at each l-inf radius of ``radii``
+    and each l2 radius of ``radii_l2`` (columns ``l2 R``; NaN for a run without l2 radii)."""
+    columns = {f"{r:.6g}": [certified_accuracy(f, [r])[0] for f in runs.values()] for r in radii}
+    columns |= {f"l2 {r:.6g}": [certified_accuracy(f, [r], "radius_l2")[0] if "radius_l2" in f else np.nan
+                                for f in runs.values()] for r in radii_l2}
+    return pd.DataFrame(columns, index=pd.MultiIndex.from_tuples(list(runs), names=["label", "certificate"]))
 
 
 def write_radius_grid(table: pd.DataFrame, outdir: Path, stem: str = "certified_at_radii") -> list[Path]:
@@ -262,9 +267,11 @@ def write_radius_grid(table: pd.DataFrame, outdir: Path, stem: str = "certified_
     paths = [outdir / f"{stem}.csv", outdir / f"{stem}.md"]
     with atomic_path(paths[0]) as tmp:
         table.to_csv(tmp)
-    header = ["run", "certificate"] + [f"r = {c}" for c in table.columns]
+    header = ["run", "certificate"] + [f"{'l2 ' if c.startswith('l2 ') else ''}r = {c.removeprefix('l2 ')}"
+                                       for c in table.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(list(key) + [f"{100 * v:.1f}%" for v in row]) + " |" for key, row in table.iterrows()]
+    lines += ["| " + " | ".join(list(key) + ["–" if pd.isna(v) else f"{100 * v:.1f}%" for v in row]) + " |"
+              for key, row in table.iterrows()]
     with atomic_path(paths[1]) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     return paths

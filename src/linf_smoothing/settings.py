@@ -105,6 +105,7 @@ class AnalysisSettings:
     figure_title: str = _help("title of the figures", default="CIFAR-10, ResNet110")
     grid_radii: tuple[float, ...] = _help("l-inf radii of the certified-accuracy grid table",
                                           default=(0.0, 0.002, 0.004, 0.006, 2 / 255, 0.008))
+    grid_radii_l2: tuple[float, ...] = _help("l2 radii of the grid table, beside the l-inf ones", default=())
 
 
 def _fields(cls) -> list[tuple[dataclasses.Field, Any]]:
