@@ -19,6 +19,7 @@ import yaml
 from linf_smoothing.datasets import TEST_IMAGES
 from linf_smoothing.errors import ConfigError
 from linf_smoothing.settings import AnalysisSettings, CertifySettings, PredictSettings, TrainSettings, from_config
+from linf_smoothing.shards import selected_images
 
 SCHEMA = resources.files("linf_smoothing") / "schemas" / "config.schema.yaml"
 
@@ -117,8 +118,7 @@ def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[
             raise ConfigError(f"config key experiments[{i}]: batch_size {merged['batch_size']} is smaller than "
                               f"processes {merged['processes']}; every process needs rows of each batch")
     for i, exp in enumerate(config["experiments"]):
-        images = len(range(0, TEST_IMAGES[config["dataset"]], exp["skip"]))
-        images = min(images, exp.get("max_images", images))
+        images = len(selected_images(TEST_IMAGES[config["dataset"]], exp["skip"], exp.get("max_images")))
         shards = exp.get("shards", certify["shards"])
         if shards > images:
             key = f"experiments[{i}].shards" if "shards" in exp else "certify.shards"
