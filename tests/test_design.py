@@ -56,6 +56,16 @@ def test_catching_user_errors_and_reading_results_needs_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONPATH": str(ROOT / "src")})
 
 
+def test_planning_a_run_needs_only_the_snakemake_environment():
+    """The modules the workflow imports while it plans a run need nothing envs/snakemake.yaml
+    lacks: no numpy, pandas or torch (they live in the rules' environment)."""
+    code = ("import sys; import linf_smoothing.config, linf_smoothing.settings, linf_smoothing.shards, "
+            "linf_smoothing.datasets, linf_smoothing.errors; "
+            "heavy = {'numpy', 'pandas', 'torch', 'scipy', 'statsmodels'} & set(sys.modules); "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONPATH": str(ROOT / "src")})
+
+
 def test_the_schema_ships_inside_the_package():
     assert (PACKAGE / "schemas" / "config.schema.yaml").is_file()
     assert load_schema()["title"] == "linf-smoothing workflow configuration"

@@ -1,5 +1,8 @@
 """Which test images a certification job takes, and the gathering of sharded runs.
 
+Light at import (the workflow reads it when it plans a run); the gathering imports the file
+formats when it runs.
+
 An experiment certifies the test images whose index is a multiple of ``skip`` (at most
 ``max_images`` of them). Those images can be split into ``shards`` contiguous runs, each
 certified by its own job. Because every image's noise comes from a generator seeded with
@@ -11,8 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
-
-from linf_smoothing.results import atomic_path, read_description, write_description
 
 TAB = "\t"
 
@@ -67,6 +68,8 @@ def gather_certifications(shard_paths: Sequence[Path], out: Path) -> int:
     Rows are copied as text, so the gathered file holds exactly the shards' bytes. Raises
     ValueError if a shard has another header or description, or the image indices do not
     increase across shards (a shard of another run, or shards out of order)."""
+    from linf_smoothing.results import atomic_path, read_description, write_description
+
     descriptions = [read_description(path) for path in shard_paths]
     shared = [None if d is None else {k: v for k, v in d.items() if k != "shard"} for d in descriptions]
     for path, description in zip(shard_paths[1:], shared[1:]):
