@@ -27,6 +27,8 @@ rule all:
     input:
         rules.provenance.input,
         rules.provenance.output,
-        # The certifications too, so that a deleted shard or gathered file is rebuilt.
+        # The models and certifications too, so that a deleted model, shard or gathered file
+        # is rebuilt (Snakemake does not rebuild a missing intermediate whose consumers exist).
+        models(),
         every_shard(),
         certifications(),

@@ -11,9 +11,11 @@ from snakemake.logging import logger
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from linf_smoothing.checks import description_mismatch, file_digest
 from linf_smoothing.config import (
     analysis_settings,
     certify_settings,
+    config_source,
     experiment,
     experiment_training,
     predict_settings,
@@ -21,15 +23,43 @@ from linf_smoothing.config import (
     trained_experiments,
     validate_config,
 )
-from linf_smoothing.datasets import TEST_IMAGES
+from linf_smoothing.datasets import CHANNELS, TEST_IMAGES
 from linf_smoothing.errors import ConfigError
-from linf_smoothing.settings import to_arguments
+from linf_smoothing.settings import as_dict, to_arguments
 from linf_smoothing.shards import selected_images, shard_damage, shard_images
+
+
+def merged_configfiles():
+    """The configuration files in the order Snakemake merges them: the workflow's
+    config.yaml, then each --configfile (a profile's `configfiles` among them)."""
+    overlays = [str(f) for f in workflow.overwrite_configfiles or []]
+    return [str(f) for f in workflow.configfiles if str(f) not in overlays] + overlays
+
 
 try:
     validate_config(config)
 except ConfigError as error:
-    raise WorkflowError(f"{error} (in config.yaml or an overlay)") from None
+    key = getattr(error, "key", None)
+    source = None if key is None else config_source(merged_configfiles(), key)
+    where = (
+        f"set in {source}"
+        if source
+        else (
+            "set by --config on the command line"
+            if key is not None
+            else "in config.yaml or an overlay"
+        )
+    )
+    raise WorkflowError(f"{error} ({where})") from None
+
+for i, exp in enumerate(config["experiments"]):
+    if "checkpoint" in exp and not os.path.isfile(exp["checkpoint"]["path"]):
+        path = exp["checkpoint"]["path"]
+        raise WorkflowError(
+            f"config key experiments[{i}].checkpoint.path: {path} is not a file "
+            f"({'a directory' if os.path.isdir(path) else 'missing'}, relative to {os.getcwd()}): "
+            "give the path of the released checkpoint file"
+        )
 
 # CPU threads of a train or certify job (its cpus-per-task on SLURM). The data sit on the GPU,
 # so a few threads suffice there; Snakemake lowers it to --cores on a smaller machine, and
@@ -111,12 +141,22 @@ def shard_path(exp, shard, shards):
 
 
 def certification_shards(wildcards):
-    """The experiment's shard TSVs, in shard order; a damaged one is set aside first, so that
-    this run certifies it again."""
+    """The experiment's shard TSVs, in shard order. A shard or gathered file that is not what
+    this run would make (damaged, edited, another run's) is set aside first, so that this run
+    makes it again."""
     shards = shard_count(wildcards.exp)
     paths = [shard_path(wildcards.exp, shard, shards) for shard in range(shards)]
+    gathered = expected_description(wildcards.exp)
     for shard, path in enumerate(paths):
-        set_aside_if_damaged(path, len(shard_indices(wildcards.exp, shard, shards)))
+        images = len(shard_indices(wildcards.exp, shard, shards))
+        set_aside_if_not_made_by(
+            path, images, dict(gathered, shard=shard, shards=shards)
+        )
+    set_aside_if_not_made_by(
+        certification_path(wildcards.exp),
+        len(shard_indices(wildcards.exp, 0, 1)),
+        dict(gathered, shards=shards),
+    )
     return paths
 
 
@@ -129,23 +169,58 @@ def shard_indices(exp, shard, shards):
     return shard_images(selected, shard, shards)
 
 
-def set_aside_if_damaged(path, rows):
-    """Move a finished shard that is cut short or holds other than `rows` rows (and its
-    description) to `.damaged`; Snakemake would otherwise take it as done."""
+def expected_description(exp):
+    """What the description of experiment `exp`'s certification says when this run makes it:
+    its settings, data, and the digest of its model where the model exists."""
+    size = experiment(config, exp)["image_size"]
+    expected = as_dict(certify_settings(config, exp)) | {
+        "dataset": config["dataset"],
+        "image_size": size,
+        "dimension": CHANNELS[config["dataset"]] * size * size,
+        "test_images": TEST_IMAGES[config["dataset"]],
+    }
+    if os.path.isfile(model_path(exp)):
+        expected["model_sha256"] = file_digest(model_path(exp))
+    return expected
+
+
+def why_not_made_by(path, rows, expected):
+    """Why the finished certification `path` is not what this run would make, or None."""
+    damage = shard_damage(path, rows)
+    if damage is not None:
+        return damage
+    try:
+        with open(description_path(path)) as handle:
+            description = json.load(handle)
+    except (OSError, ValueError):
+        return "its description is missing or not JSON"
+    mismatch = description_mismatch(description, expected)
+    if mismatch is not None:
+        return mismatch
+    digest = description.get("rows_sha256")
+    if digest is not None and digest != file_digest(path):
+        return "its rows are not the ones its description was written for"
+    return None
+
+
+def set_aside_if_not_made_by(path, rows, expected):
+    """Move a finished certification that is damaged, holds other than `rows` rows, or is not
+    what `expected` describes (and its description) to `.damaged`; Snakemake would otherwise
+    take it as done."""
     if not os.path.exists(path):
         return
-    damage = shard_damage(path, rows)
-    if damage is None:
+    why = why_not_made_by(path, rows, expected)
+    if why is None:
         return
     if workflow.dryrun:
         logger.warning(
-            f"{path}: {damage}; a run (not a dry run) sets it aside and certifies it again"
+            f"{path}: {why}; a run (not a dry run) sets it aside and makes it again"
         )
         return
     for damaged in (path, description_path(path)):
         if os.path.exists(damaged):
             os.replace(damaged, f"{damaged}.damaged")
-    logger.warning(f"{path}: {damage}; set aside as {path}.damaged and certified again")
+    logger.warning(f"{path}: {why}; set aside as {path}.damaged and made again")
 
 
 def every_shard():
@@ -161,7 +236,11 @@ def every_shard():
 
 
 def certification_descriptions(wildcards):
-    return [description_path(tsv) for tsv in certification_shards(wildcards)]
+    shards = shard_count(wildcards.exp)
+    return [
+        description_path(shard_path(wildcards.exp, shard, shards))
+        for shard in range(shards)
+    ]
 
 
 def train_options(wildcards):
@@ -192,6 +271,14 @@ def prediction_path(exp):
     return f"{RESULTS}/predict/{exp}.tsv"
 
 
+def models():
+    """Every experiment's model, and the per-epoch metrics of each trained one: targets of
+    `all`, so that a deleted model is rebuilt."""
+    return [model_path(exp) for exp in EXPERIMENTS] + [
+        metrics_path(exp) for exp in TRAINED
+    ]
+
+
 def certifications():
     """Every experiment's certification TSV and its description."""
     tsvs = [certification_path(exp) for exp in EXPERIMENTS]
@@ -216,37 +303,54 @@ def train_launcher(wildcards):
     return f"python -m torch.distributed.run --standalone --nproc-per-node {processes}"
 
 
-def reference_curves():
-    """label -> path of the configured reference certification files, found from the workflow's folder."""
+def foreign_files(key):
+    """label -> entry of the configured foreign certification files under analysis.`key`
+    (reference_curves: by label; published_files: by method), paths found from the
+    workflow's folder."""
     root = os.path.relpath(workflow.basedir)
     return {
-        c["label"]: os.path.normpath(os.path.join(root, c["path"]))
-        for c in config["analysis"]["reference_curves"]
+        entry.get("label", entry.get("method")): dict(
+            entry, path=os.path.normpath(os.path.join(root, entry["path"]))
+        )
+        for entry in config["analysis"][key]
     }
+
+
+def reference_curves():
+    """label -> path of the configured reference certification files."""
+    return {label: e["path"] for label, e in foreign_files("reference_curves").items()}
 
 
 def published_files():
     """method -> path of the published files the table's published rows are computed from."""
-    root = os.path.relpath(workflow.basedir)
-    return {
-        f["method"]: os.path.normpath(os.path.join(root, f["path"]))
-        for f in config["analysis"]["published_files"]
+    return {label: e["path"] for label, e in foreign_files("published_files").items()}
+
+
+def foreign_arguments(key, option):
+    """analyze.py's options for the foreign files under analysis.`key`: `option` LABEL=PATH,
+    then what is declared of each (--radius-norm, --noise, --n, --alpha)."""
+    files = foreign_files(key)
+    if not files:
+        return ""
+    declared = {
+        "--radius-norm": [f"{label}={e['radius_norm']}" for label, e in files.items()],
+        "--noise": [
+            f"{label}={e['sigma']}:{e['dimension']}" for label, e in files.items()
+        ],
+        "--n": [f"{label}={e['n']}" for label, e in files.items() if "n" in e],
+        "--alpha": [
+            f"{label}={e['alpha']}" for label, e in files.items() if "alpha" in e
+        ],
     }
+    words = [option] + [f"{label}={e['path']}" for label, e in files.items()]
+    for flag, values in declared.items():
+        words += [flag] + values if values else []
+    return shlex.join(words)
 
 
 def published_arguments():
-    files = published_files()
-    if not files:
-        return ""
-    return "--published " + " ".join(
-        shlex.quote(f"{method}={path}") for method, path in files.items()
-    )
+    return foreign_arguments("published_files", "--published")
 
 
 def reference_arguments():
-    curves = reference_curves()
-    if not curves:
-        return ""
-    return "--reference " + " ".join(
-        shlex.quote(f"{label}={path}") for label, path in curves.items()
-    )
+    return foreign_arguments("reference_curves", "--reference")

@@ -4,9 +4,13 @@
     python scripts/analyze.py size32=results/certify/size32.tsv size48=... --outdir results/analysis
 
 Our files describe themselves (FILE.json: sigma, d, N, alpha) and hold the vote counts from
-which every certificate variant (--certificates) is recomputed. The original's and Cohen et
-al.'s six-column files hold one certificate and no description: give --noise LABEL=SIGMA:DIM,
---n and --alpha, and --radius-norm LABEL=l2 for Cohen's, whose radius is l2. Writes to OUTDIR:
+which every certificate variant (--certificates) is recomputed; each is checked against its
+description first. The original's and Cohen et al.'s six-column files hold one certificate
+and no description: state the norm of the radius column (--radius-norm LABEL=linf, the
+original's, or LABEL=l2, Cohen's) and --noise LABEL=SIGMA:DIM, and --n and --alpha where
+known (a value for every such file, or LABEL=VALUE each); a radius those values cannot give
+stops the analysis with one line. Every LABEL (runs, --reference, --published) is used once.
+Writes to OUTDIR:
   benchmark.{csv,md,tex}          each run and certificate on all its images, then the paper's rows
   certified_at_radii.{csv,md}     certified accuracy of each run and certificate at --grid-radii
   vary_dim.{png,pdf}              certified accuracy against l-inf radius (images with
@@ -21,6 +25,7 @@ import numpy as np
 
 from linf_smoothing import cli
 from linf_smoothing.analysis import (
+    Declared,
     benchmark_table,
     certified_runs,
     curve_figure,
@@ -32,7 +37,6 @@ from linf_smoothing.analysis import (
     write_radius_grid,
     write_tables,
 )
-from linf_smoothing.results import read_certification
 from linf_smoothing.settings import AnalysisSettings, add_arguments, from_arguments
 
 OUTPUTS = ("table", "grid", "vary_dim", "radius_figures")
@@ -47,11 +51,34 @@ def noise(text: str) -> tuple[str, tuple[float, int]]:
         raise argparse.ArgumentTypeError(f"expected LABEL=SIGMA:DIMENSION, got {text!r}") from None
 
 
-def radius_norm(text: str) -> tuple[str, str]:
-    label, norm = cli.labelled(text)
-    if norm not in ("linf", "l2"):
-        raise argparse.ArgumentTypeError(f"expected LABEL=linf or LABEL=l2, got {text!r}")
-    return label, norm
+def norm(text: str) -> str:
+    if text not in ("linf", "l2"):
+        raise ValueError(text)
+    return text
+
+
+def per_file(kind):
+    """argparse type of VALUE (every file without a description) or LABEL=VALUE (one file)."""
+    def parse(text: str) -> tuple[str | None, object]:
+        label, sep, value = text.rpartition("=")
+        try:
+            return (label if sep else None), kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__.upper()} or LABEL={kind.__name__.upper()} "
+                                             f"({kind.__name__}), got {text!r}") from None
+    return parse
+
+
+def declarations(args) -> dict[str | None, Declared]:
+    """LABEL -> what the options state of that file without a description (None: of every file)."""
+    stated: dict[str | None, dict] = {}
+    for option, pairs in (("radius_norm", args.radius_norm), ("n", args.n), ("alpha", args.alpha)):
+        for label, value in pairs:
+            stated.setdefault(label, {})[option] = value
+    for label, (sigma, dimension) in args.noise:
+        stated.setdefault(label, {}).update(sigma=sigma, dimension=dimension)
+    shared = stated.pop(None, {})
+    return {None: Declared(**shared)} | {label: Declared(**(shared | own)) for label, own in stated.items()}
 
 
 def main() -> None:
@@ -63,21 +90,33 @@ def main() -> None:
     foreign = parser.add_argument_group("files without a description (the original's, Cohen et al.'s)")
     foreign.add_argument("--noise", type=noise, nargs="*", default=[], metavar="LABEL=SIGMA:DIM",
                          help="the run's sigma and input dimension d")
-    foreign.add_argument("--n", type=int, help="samples N of the certification")
-    foreign.add_argument("--alpha", type=float, help="failure probability of the certification")
-    foreign.add_argument("--radius-norm", type=radius_norm, nargs="*", default=[], metavar="LABEL=linf|l2",
-                         help="the norm of the file's radius column: linf (the original's, default) or l2 (Cohen's)")
+    foreign.add_argument("--n", type=per_file(int), nargs="*", default=[], metavar="[LABEL=]N",
+                         help="samples N of the certification (leave out where unknown)")
+    foreign.add_argument("--alpha", type=per_file(float), nargs="*", default=[], metavar="[LABEL=]ALPHA",
+                         help="failure probability of the certification (leave out where unknown)")
+    foreign.add_argument("--radius-norm", type=per_file(norm), nargs="*", default=[], metavar="[LABEL=]linf|l2",
+                         help="the norm of the file's radius column: linf (the original's) or l2 (Cohen's); required")
     parser.add_argument("--reference", type=cli.labelled, nargs="*", default=[], metavar="LABEL=PATH",
                         help="certification files drawn dashed beside ours, e.g. the original's")
     parser.add_argument("--published", type=cli.labelled, nargs="*", default=[], metavar="METHOD=PATH",
                         help="compute the table's published row METHOD from this published certification file "
-                             "(its radius l-inf) instead of the typed number")
+                             "(declared like the other files without a description) instead of the typed number")
     args = parser.parse_args()
     settings = from_arguments(AnalysisSettings, args)
 
-    noise_of, norm_of = dict(args.noise), dict(args.radius_norm)
-    runs = {label: load_run(path, noise_of.get(label), args.n, args.alpha, norm_of.get(label, "linf"))
-            for label, path in args.runs}
+    labels = [label for label, _ in args.runs + args.reference + args.published]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ValueError(f"the label {repeated[0]!r} is given to more than one file: give each file its own LABEL")
+    stated = declarations(args)
+    unknown = sorted(set(stated) - set(labels) - {None})
+    if unknown:
+        raise ValueError(f"--noise, --radius-norm, --n or --alpha names {unknown[0]!r}, which labels no file")
+
+    def load(label, path):
+        return load_run(path, stated.get(label, stated[None]), own=label in stated)
+
+    runs = {label: load(label, path) for label, path in args.runs}
     wanted = set(OUTPUTS) if args.only is None else {args.only}
     if not wanted & {"table", "grid"}:  # the figures need only their subset: recertify no more rows
         for run in runs.values():
@@ -85,7 +124,7 @@ def main() -> None:
     certified = certified_runs(runs, settings.certificates)
     written = []
     if "table" in wanted:
-        published = {method: (path, read_certification(path)) for method, path in args.published}
+        published = {method: (path, load(method, path).frame) for method, path in args.published}
         written += write_tables(benchmark_table(certified, settings.linf_threshold, published), args.outdir,
                                 settings.linf_threshold)
     if "grid" in wanted:
@@ -93,7 +132,7 @@ def main() -> None:
                                      args.outdir)
 
     subsets = {key: every_nth(frame, settings.figure_skip) for key, frame in certified.items()}
-    reference = {label: every_nth(read_certification(path), settings.figure_skip) for label, path in args.reference}
+    reference = {label: every_nth(load(label, path).frame, settings.figure_skip) for label, path in args.reference}
     ceilings = {key: c for key in certified if (c := runs[key[0]].ceiling(key[1])) is not None}
     if "vary_dim" in wanted:
         radii = np.linspace(0.0, settings.radius_max, settings.radius_points)

@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """Join an experiment's certification shards (certify.py --shard I --shards K, given in shard
-order) into one TSV, with the rows an unsharded run writes, and log its accuracy."""
+order) into one TSV, with the rows an unsharded run writes, and log its accuracy. Each shard is
+checked against its description first (its images, its counts, its certificates)."""
 import argparse
 import logging
 
 from linf_smoothing import cli
 from linf_smoothing.analysis import summarize
-from linf_smoothing.results import read_certification
+from linf_smoothing.results import load_certification
 from linf_smoothing.shards import gather_certifications
 
 
@@ -19,7 +20,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = gather_certifications(args.shards, args.out)
-    summary = summarize(args.out, read_certification(args.out), args.threshold) if rows else None
+    summary = summarize(args.out, load_certification(args.out)[0], args.threshold) if rows else None
     logging.getLogger("gather").info(
         "done: %d shards, %d images, %s", len(args.shards), rows,
         "no images" if summary is None else

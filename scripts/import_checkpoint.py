@@ -14,10 +14,11 @@ import argparse
 from pathlib import Path
 
 from linf_smoothing import cli
+from linf_smoothing.checks import file_digest
 from linf_smoothing.errors import CheckpointError
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.released import FORMATS, convert
-from linf_smoothing.results import file_digest, save_checkpoint
+from linf_smoothing.results import save_checkpoint
 
 
 def main() -> None:

@@ -1,6 +1,8 @@
 """The analysis gives the paper's numbers from the paper's own certification files."""
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,6 +11,7 @@ import pytest
 from conftest import ROOT
 from linf_smoothing.analysis import (
     AS_IN_FILE,
+    Declared,
     benchmark_table,
     certified_accuracy,
     curve_figure,
@@ -93,7 +96,8 @@ def test_analyze_script_on_the_originals_files(tmp_path):
     runs = [f"{label}={ORIGINAL / name}" for label, name in FILES.items()]
     noise = ["size32_full=0.12:3072", "size32=0.12:3072", "size48=0.18:6912", "size64=0.24:12288"]
     subprocess.run([sys.executable, str(ROOT / "scripts" / "analyze.py"), *runs, "--outdir", str(tmp_path),
-                    "--noise", *noise, "--n", "100000", "--alpha", "0.001"], check=True, capture_output=True)
+                    "--noise", *noise, "--n", "100000", "--alpha", "0.001", "--radius-norm", "linf"], check=True,
+                   capture_output=True)
     table = pd.read_csv(tmp_path / "benchmark.csv")
     assert {"label", "images", "natural_accuracy", "certified_accuracy", "abstentions"} <= set(table.columns)
     ours = table[table["source"] == "run"].set_index("label")
@@ -152,8 +156,7 @@ COHEN_NUMBERS = {  # reference/cohen (and ../shared/reference/cohen/README.md), 
 
 @pytest.mark.parametrize("sigma", COHEN_NUMBERS)
 def test_cohens_l2_files_give_their_published_numbers(sigma):
-    run = load_run(COHEN / f"cohen_full_sigma_{sigma}", noise=(sigma, 3072), n=100_000, alpha=0.001,
-                   radius_norm="l2")
+    run = load_run(COHEN / f"cohen_full_sigma_{sigma}", Declared("l2", sigma, 3072, 100_000, 0.001))
     expected = COHEN_NUMBERS[sigma]
     row = summarize("cohen", run.frame, 2 / 255)
     assert (row["images"], row["abstentions"]) == (10_000, expected["abstentions"])
@@ -163,11 +166,68 @@ def test_cohens_l2_files_give_their_published_numbers(sigma):
 
 
 def test_an_l2_file_read_as_linf_stops_with_one_line():
+    messages = []
+    for n, alpha in ((100_000, 0.001), (None, None)):
+        with pytest.raises(ValueError) as error:
+            load_run(COHEN / "cohen_full_sigma_0.12", Declared("linf", 0.12, 3072, n, alpha))
+        message = str(error.value)
+        assert "\n" not in message and "cohen_full_sigma_0.12: its l-inf radius 0.457 is more than it can be" in message
+        assert "if the file's radius is l2, declare --radius-norm LABEL=l2" in message
+        messages.append(message)
+    assert "certify at most l2 0.457375 (l-inf 0.00825205 at d = 3072)" in messages[0]
+    assert "at alpha <= 0.5 gets beyond l2 0.726848 (l-inf 0.0131139 at d = 3072)" in messages[1]
+
+
+def cohen_like(tmp_path, largest_l2: float) -> Path:
+    """A 500-image file in Cohen et al.'s format (l2 radius, time in seconds) whose largest
+    radius is ``largest_l2``, like locuslab/smoothing's data/certify/cifar10/resnet110/
+    noise_0.25/test/sigma_0.25 (0.978 at sigma 0.25; not copied here: that repository carries
+    no licence)."""
+    radii = np.linspace(0.0, largest_l2, 500)
+    rows = [f"{20 * i}\t3\t{3 if r > 0 else -1}\t{r:.3g}\t{int(r > 0)}\t15.4" for i, r in enumerate(radii)]
+    path = tmp_path / "sigma_0.25"
+    path.write_text("idx\tlabel\tpredict\tradius\tcorrect\ttime\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_a_radius_beyond_the_stated_n_and_alpha_names_them_not_the_norm(tmp_path):
+    """Cohen et al.'s own 500-image sigma = 0.25 file tops out at l2 0.978, beyond the 0.953 that
+    N = 100,000 at alpha = 0.001 can certify: the stated N or alpha cannot be true."""
+    path = cohen_like(tmp_path, 0.978)
     with pytest.raises(ValueError) as error:
-        load_run(COHEN / "cohen_full_sigma_0.12", noise=(0.12, 3072), n=100_000, alpha=0.001)
+        load_run(path, Declared("l2", 0.25, 3072, 100_000, 0.001))
     message = str(error.value)
-    assert "\n" not in message and "cohen_full_sigma_0.12" in message
-    assert "0.00825" in message and "l2 file read as l-inf" in message and "--radius-norm" in message
+    assert "\n" not in message and "sigma_0.25: its l2 radius 0.978 is more than it can be" in message
+    assert "N = 100000 samples at alpha = 0.001 certify at most l2 0.952864" in message
+    assert re.search(r"needs N >= 1392\d\d at alpha = 0.001 or alpha >= 0.0070\d at N = 100000", message)
+    assert "--radius-norm" not in message and "leave both out where the file's are unknown" in message
+    # Leaving out N and alpha (unknown), the file is analysed: no plausible run rules it out.
+    run = load_run(path, Declared("l2", 0.25, 3072))
+    assert run.frame["radius_l2"].max() == pytest.approx(0.978) and run.ceiling(AS_IN_FILE) is None
+    # Far beyond any plausible N and alpha: sigma is wrong.
+    with pytest.raises(ValueError, match=r"no certification up to N = 1000000000 at alpha <= 0.5 .* sigma >= 0.16"):
+        load_run(path, Declared("l2", 0.12, 3072))
+
+
+def test_a_foreign_file_is_analysed_only_with_what_the_user_states(tmp_path):
+    path = COHEN / "cohen_full_sigma_0.12"
+    with pytest.raises(ValueError, match="has no description: state the norm of its radius column"):
+        load_run(path)
+    with pytest.raises(ValueError, match=r"state the sigma and the input dimension d .* --noise LABEL=SIGMA:DIM"):
+        load_run(path, Declared("l2"))
+    with pytest.raises(ValueError, match=r"d = 6000 is not channels x size x size of an image with 1 or 3 channels"):
+        load_run(path, Declared("l2", 0.12, 6000))
+
+
+def test_an_linf_file_declared_l2_is_warned_of(caplog):
+    """Its radii are sqrt(d) times too small: far below the ceiling every CIFAR-10 file reaches."""
+    path = ORIGINAL / FILES["size32"]
+    with caplog.at_level("WARNING"):
+        load_run(path, Declared("l2", 0.12, 3072, 100_000, 0.001))
+    assert "its largest l2 radius 0.00825 is 2% of the l2 0.457375" in caplog.text
+    caplog.clear()
+    load_run(path, Declared("linf", 0.12, 3072, 100_000, 0.001))
+    assert caplog.text == ""
 
 
 def test_analyze_script_on_cohens_files(tmp_path):
@@ -176,7 +236,10 @@ def test_analyze_script_on_cohens_files(tmp_path):
                "--noise", "cohen012=0.12:3072", "cohen025=0.25:3072", "--n", "100000", "--alpha", "0.001"]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "state the norm of its radius column" in result.stderr
     subprocess.run(command + ["--radius-norm", "cohen012=l2", "cohen025=l2"], check=True, capture_output=True)
+    result = subprocess.run(command + ["--radius-norm", "linf"], capture_output=True, text=True)
+    assert result.returncode == 1 and "declare --radius-norm LABEL=l2" in result.stderr.splitlines()[-1]
     table = pd.read_csv(tmp_path / "benchmark.csv").set_index("label")
     assert table.loc["cohen012", "certified_accuracy"] == pytest.approx(0.3399)
     assert table.loc["cohen025", "certified_accuracy"] == pytest.approx(0.4783)

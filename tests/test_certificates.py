@@ -1,6 +1,7 @@
 """Certificate variants from vote counts: closed-form answers, and how often each claims too
 much on classifiers whose smoothed probabilities and exact robust radius are known."""
 import math
+import re
 from statistics import NormalDist
 
 import numpy as np
@@ -8,7 +9,14 @@ import pytest
 import torch
 
 from linf_smoothing.bounds import clopper_pearson
-from linf_smoothing.certificates import ABSTAIN, SOUND_VARIANTS, VARIANTS, certify_counts, max_certifiable_radius
+from linf_smoothing.certificates import (
+    ABSTAIN,
+    SOUND_VARIANTS,
+    VARIANTS,
+    certify_counts,
+    certify_many,
+    max_certifiable_radius,
+)
 from linf_smoothing.coverage import CASES, binary_linear, failure_rate, ten_class, three_class
 from linf_smoothing.smoothing import certify
 
@@ -123,3 +131,38 @@ def test_sound_top2_through_the_sampler_on_the_three_class_case():
                        variant="sound_top2", generator=torch.Generator().manual_seed(run))
         failures += cert.predict != ABSTAIN and (cert.predict != 0 or cert.radius_l2 > exact)
     assert failures / runs <= ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / runs)
+
+
+@pytest.mark.parametrize("selection, estimation, sigma, alpha, message", [
+    ([1, 0], [0, 0], 1.0, 0.01, "estimation counts of an image sum to 0"),
+    ([0, 0], [5, 5], 1.0, 0.01, "selection counts of an image sum to 0"),
+    ([1, 0], [5, 5], 1.0, -0.1, "alpha = -0.1: the failure probability must lie strictly between 0 and 1"),
+    ([1, 0], [5, 5], 1.0, float("nan"), "alpha = nan"),
+    ([1, 0], [5, 5], 1.0, 1.0, "alpha = 1.0"),
+    ([1, 0], [5, -5], 1.0, 0.01, "estimation counts hold a negative count"),
+    ([1], [5], 1.0, 0.01, "1 class"),
+    ([1, 0], [5, 5, 1], 1.0, 0.01, "both need one count per class of the same classes"),
+    ([1, 0], [5, 5], -1.0, 0.01, "sigma = -1.0: the noise level must be a finite number above 0"),
+    ([1, 0], [5, 5], float("inf"), 0.01, "sigma = inf"),
+    ([1, 0], [5.5, 5], 1.0, 0.01, "not an integer"),
+])
+def test_certify_counts_refuses_what_no_sampling_gives(selection, estimation, sigma, alpha, message):
+    """Each would otherwise give a NaN or negative radius, or crash."""
+    for variant in VARIANTS:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            certify_counts(selection, estimation, sigma, alpha, variant, 4)
+
+
+def test_many_images_at_once_equal_one_at_a_time():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(10) * 0.3, size=200)
+    selection = np.stack([rng.multinomial(100, q) for q in p])
+    estimation = np.stack([rng.multinomial(1000, q) for q in p])
+    for variant in VARIANTS:
+        many = certify_many(selection, estimation, 0.5, 0.01, variant, 3072)
+        assert (many["predict"] == ABSTAIN).any() and (many["predict"] != ABSTAIN).any()
+        for i in range(0, 200, 7):
+            one = certify_counts(selection[i], estimation[i], 0.5, 0.01, variant, 3072)
+            assert (one.predict, one.radius_l2, one.radius_linf, one.pa_lower, one.pb_upper, one.count_a,
+                    one.count_b) == tuple(many[f][i] for f in ("predict", "radius_l2", "radius_linf", "pa_lower",
+                                                               "pb_upper", "count_a", "count_b"))

@@ -198,3 +198,58 @@ def test_a_yaml_error_names_the_file_and_line(tmp_path):
     demo = ROOT / "profiles" / "demo" / "demo.yaml"
     subprocess.run([sys.executable, str(ROOT / "scripts" / "check_config.py"), str(demo)], check=True,
                    capture_output=True)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e: e.update(method="gaussian"),
+     "config key experiments[0].epsilon: epsilon is a setting of method trades; experiment size32 uses method "
+     "gaussian"),
+    (lambda e: e.pop("beta"), "config key experiments[0]: experiment size32 uses method trades, which needs beta"),
+    (lambda e: e.update(checkpoint={"path": "m.pt", "format": "original"}),
+     "config key experiments[0].method: experiment size32 imports a checkpoint and is not trained: leave out "
+     "method (or the checkpoint)"),
+])
+def test_a_method_setting_in_the_wrong_place_reads_as_one_sentence(paper_config, change, message):
+    change(paper_config["experiments"][0])
+    with pytest.raises(ConfigError) as error:
+        validate_config(paper_config)
+    assert str(error.value) == message
+
+
+def test_a_config_error_names_the_file_that_set_the_key(tmp_path, paper_config):
+    """The last file of Snakemake's merge order that sets the bad key is named."""
+    import yaml
+
+    from conftest import ROOT
+    from linf_smoothing.config import config_source, merged
+
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text(yaml.safe_dump({"certify": {"alpha": 1.5}}))
+    second.write_text(yaml.safe_dump({"certify": {"n": 10}}))
+    files = [ROOT / "config.yaml", first, second]
+    bad = merged(merged(paper_config, {"certify": {"alpha": 1.5}}), {"certify": {"n": 10}})
+    with pytest.raises(ConfigError) as error:
+        validate_config(bad)
+    assert config_source(files, error.value.key) == str(first)
+    assert config_source(files, ("certify", "n")) == str(second)
+    assert config_source(files, ("experiments", 0, "sigma")) == str(ROOT / "config.yaml")
+    assert config_source(files[1:], ("experiments", 0, "sigma")) is None  # set by --config
+
+
+def test_a_new_setting_at_its_default_changes_no_rule_options(paper_config):
+    """The README's "Extending" example: a TrainSettings field `nesterov` whose default (False)
+    keeps today's behaviour leaves every train rule's options string, which Snakemake compares
+    to rerun a job, as it was; a configured True changes exactly that experiment's."""
+    import dataclasses
+
+    from linf_smoothing.settings import TrainSettings, _help, to_arguments
+
+    @dataclasses.dataclass(frozen=True)
+    class WithNesterov(TrainSettings):
+        nesterov: bool = _help("Nesterov momentum", default=False)
+
+    for name in ("size32", "size48", "size64"):
+        today = train_settings(paper_config, name)
+        extended = WithNesterov(**dataclasses.asdict(today))
+        assert to_arguments(extended) == to_arguments(today)
+        assert to_arguments(dataclasses.replace(extended, nesterov=True)) == to_arguments(today) + " --nesterov"

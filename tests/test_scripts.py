@@ -3,6 +3,7 @@ import runpy
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -68,6 +69,29 @@ def test_a_user_error_is_one_line(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "no.pt is missing: run the train rule" in result.stderr
     assert not (tmp_path / "o.tsv").exists()
+
+
+@pytest.mark.parametrize("script", ["certify.py", "predict.py"])
+def test_a_checkpoint_is_used_only_on_the_images_it_was_made_for(tmp_path, script):
+    """The checkpoint records its image size, channels and classes; other test data is refused."""
+    trained_model(tmp_path)  # 6x6, one channel, two classes
+    images, labels = tiny_data(6)
+    cases = {"size8.npz": (np.zeros((6, 1, 8, 8), np.uint8), labels, "trained on 6x6 images and"),
+             "rgb.npz": (np.repeat(images, 3, axis=1), labels, "takes 1-channel images and"),
+             "ten.npz": (images, np.arange(6), "has label 5 and"),
+             "bad-n.npz": (images, labels, "n = 0: give an integer of at least 1")}
+    for name, (x, y, message) in cases.items():
+        save_split(tmp_path / name, x, y, "digits")
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / script), "--model", str(tmp_path / "m.pt"),
+                                 "--test-data", str(tmp_path / name), "--sigma", "1.0", "--n0", "4",
+                                 "--n", "0" if name == "bad-n.npz" else "8", "--alpha", "0.1", "--batch-size", "4",
+                                 "--device", "cpu", "--out", str(tmp_path / "o.tsv")], capture_output=True, text=True)
+        if script == "predict.py" and name == "bad-n.npz":
+            continue
+        assert result.returncode == 1, result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: ") and message in last, last
+        assert not (tmp_path / "o.tsv").exists()
 
 
 def test_training_script_is_repeatable(tmp_path):

@@ -1,5 +1,6 @@
 """Randomized smoothing: known answers, the statistical guarantee, and the sampling path."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -151,3 +152,22 @@ def test_the_smoothed_classifier_object_and_the_functions_agree():
         model, x, 0.25, 300, 0.01, 128, 10, torch.Generator().manual_seed(3))
     with pytest.raises(ValueError, match="unknown certificate variant"):
         smooth.certify(x, 5, 5, 0.01, "top3")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m, x: Smooth(m, 10, 0.5, 0), "batch_size = 0: give an integer of at least 1"),
+    (lambda m, x: Smooth(m, 1, 0.5, 8), "num_classes = 1: give an integer of at least 2"),
+    (lambda m, x: Smooth(m, 10, -0.5, 8), "sigma = -0.5"),
+    (lambda m, x: Smooth(m, 10, float("nan"), 8), "sigma = nan"),
+    (lambda m, x: certify(m, x, 0.5, 0, 10, 0.01, 8, 10), "n0 = 0: give an integer of at least 1"),
+    (lambda m, x: certify(m, x, 0.5, 10, 0, 0.01, 8, 10), "n = 0: give an integer of at least 1"),
+    (lambda m, x: certify(m, x, 0.5, 10, 10, 0.0, 8, 10), "alpha = 0.0"),
+    (lambda m, x: certify(m, x, 0.5, 10, 10, 0.01, 0, 10), "batch_size = 0"),
+    (lambda m, x: predict(m, x, 0.5, 10, float("nan"), 8, 10), "alpha = nan"),
+    (lambda m, x: predict(m, x, 0.5, 0, 0.01, 8, 10), "n = 0"),
+    (lambda m, x: sample_counts(m, x, 0.5, -3, 8, 10), "the number of samples = -3"),
+])
+def test_the_smoothed_classifier_refuses_arguments_no_sampling_can_use(call, message):
+    """Each would otherwise loop forever (batch_size 0), crash, or give a NaN or negative radius."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call(ConstantClassifier(3), torch.zeros(1, 4, 4))

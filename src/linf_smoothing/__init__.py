@@ -12,4 +12,4 @@ arithmetic), ``shards``, ``results`` (file formats), ``analysis`` (tables and fi
 scripts/ are its command lines.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

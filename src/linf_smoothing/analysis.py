@@ -12,15 +12,19 @@ by the user.
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
-from linf_smoothing.certificates import VARIANTS, certify_counts, max_certifiable_radius, parse_counts
-from linf_smoothing.results import atomic_path, read_certification, read_description
+from linf_smoothing.bounds import cohen_radius
+from linf_smoothing.certificates import VARIANTS, certify_many, check_sigma, max_certifiable_radius, parse_counts
+from linf_smoothing.datasets import CHANNELS
+from linf_smoothing.results import atomic_path, load_certification
 
 AS_IN_FILE = "as in file"  # the certificate of a file without counts, whatever made it
 # Published files print radii with three significant digits (0.953 for a ceiling of 0.9527).
@@ -43,6 +47,29 @@ PUBLISHED_ROWS = [
 ]
 TABLE_COLUMNS = ["source", "label", "certificate", "images", "natural_accuracy", "certified_accuracy",
                  "abstentions", "abstention_rate", "computed_from"]
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What a user states of a certification file without a description (the original's,
+    Cohen et al.'s): the norm of its ``radius`` column (``linf`` or ``l2``), the noise level
+    sigma and input dimension d it was certified with, and, where known, its samples N and
+    failure probability alpha."""
+
+    radius_norm: str | None = None
+    sigma: float | None = None
+    dimension: int | None = None
+    n: int | None = None
+    alpha: float | None = None
+
+
+# The most any plausible certification certifies, where a file's N or alpha is not stated:
+# N up to 10^9 samples (the configuration's limit), alpha up to 1/2 (the l2 radius is then
+# at most about 6.06 sigma).
+PLAUSIBLE_N, PLAUSIBLE_ALPHA = 1_000_000_000, 0.5
+# A file whose largest radius stays below this share of its ceiling is suspicious (a file of
+# hundreds of test images almost always has an image on which all N samples agree).
+LOW_CEILING_SHARE = 0.5
 
 
 @dataclass
@@ -73,12 +100,13 @@ class Run:
             raise ValueError(f"{self.path} holds no vote counts: it gives only its own certificate")
         if variant == AS_IN_FILE or variant == self.description["variant"]:
             return self.frame
-        certs = [certify_counts(parse_counts(s), parse_counts(e), self.sigma, self.alpha, variant, self.dimension)
-                 for s, e in zip(self.frame["selection_counts"], self.frame["estimation_counts"])]
+        certs = certify_many(np.stack([parse_counts(s) for s in self.frame["selection_counts"]]),
+                             np.stack([parse_counts(e) for e in self.frame["estimation_counts"]]),
+                             self.sigma, self.alpha, variant, self.dimension)
         frame = self.frame.copy()
         for column in ("predict", "radius_l2", "pa_lower", "pb_upper", "count_a", "count_b"):
-            frame[column] = [getattr(c, column) for c in certs]
-        frame["radius"] = [c.radius_linf for c in certs]
+            frame[column] = certs[column]
+        frame["radius"] = certs["radius_linf"]
         frame["correct"] = (frame["predict"] == frame["label"]).astype(int)
         return frame
 
@@ -90,34 +118,77 @@ class Run:
                                       "blum" if variant == AS_IN_FILE else variant)
 
 
-def load_run(path: Path, noise: tuple[float, int] | None = None, n: int | None = None,
-             alpha: float | None = None, radius_norm: str = "linf") -> Run:
-    """Read a certification file. Ours carry their description; for a foreign one, ``noise``
-    (sigma, d), ``n`` and ``alpha`` say how it was made, and ``radius_norm`` whether its
-    ``radius`` column is l-inf (the original's) or l2 (Cohen et al.'s), converted here once.
-    A radius beyond the largest that (sigma, d, N, alpha) can certify stops with one line."""
-    frame = read_certification(path)
-    description = read_description(path)
+def load_run(path: Path, declared: Declared | None = None, own: bool = True) -> Run:
+    """Read a certification file through ``results.load_certification``. Ours carry their
+    description, and nothing needs declaring (a value ``declared`` for this file alone, ``own``,
+    must agree with it); a foreign one is analysed only with what ``declared`` states: its
+    radius norm, sigma and d (required), N and alpha (where known). An l2 radius column is
+    converted to l-inf here, once. A radius that the declared sigma, N and alpha cannot give
+    stops with one line that names what cannot be true."""
+    frame, description = load_certification(path)
+    declared = declared or Declared()
     if description is not None:
-        sigma, dimension, n, alpha = (description["sigma"], description["dimension"], description["n"],
-                                      description["alpha"])
+        stated = {k: v for k, v in vars(declared).items() if own and v is not None and k != "radius_norm"}
+        for key, value in stated.items():
+            if description[key] != value:
+                raise ValueError(f"{path} describes itself with {key} = {description[key]}; "
+                                 f"leave out the {value} given for it")
+        return Run(Path(path), frame, description, description["sigma"], description["dimension"],
+                   description["n"], description["alpha"])
+    if declared.radius_norm not in ("linf", "l2"):
+        raise ValueError(f"{path} has no description: state the norm of its radius column with "
+                         "--radius-norm LABEL=linf or LABEL=l2 (the original's files are l-inf, Cohen et al.'s l2)")
+    if declared.sigma is None or declared.dimension is None:
+        raise ValueError(f"{path} has no description: state the sigma and the input dimension d it was certified "
+                         "with, --noise LABEL=SIGMA:DIM (CIFAR-10 at 32 pixels: d = 3072)")
+    check_sigma(declared.sigma)
+    channels = sorted(set(CHANNELS.values()))
+    if not any(declared.dimension == c * round(math.sqrt(declared.dimension / c)) ** 2 for c in channels):
+        raise ValueError(f"{path}: d = {declared.dimension} is not channels x size x size of an image with "
+                         f"{' or '.join(map(str, channels))} channels: give --noise LABEL=SIGMA:DIM with the images' d")
+    sigma, dimension = declared.sigma, declared.dimension
+    if declared.radius_norm == "l2":
+        frame["radius_l2"] = frame["radius"]
+        frame["radius"] = frame["radius"] / math.sqrt(dimension)
     else:
-        sigma, dimension = noise if noise is not None else (None, None)
-        if radius_norm == "l2":
-            if dimension is None:
-                raise ValueError(f"{path}: an l2 file needs its dimension: give --noise LABEL=SIGMA:DIM")
-            frame["radius_l2"] = frame["radius"]
-            frame["radius"] = frame["radius"] / math.sqrt(dimension)
-        elif dimension is not None:
-            frame["radius_l2"] = frame["radius"] * math.sqrt(dimension)
-    run = Run(Path(path), frame, description, sigma, dimension, n, alpha)
-    ceiling = run.ceiling(run.variants[0] if description is None else description["variant"])
-    if ceiling is not None and len(frame) and frame["radius"].max() > ceiling * ROUNDING:
-        raise ValueError(
-            f"{path}: l-inf radius {frame['radius'].max():.6g} exceeds {ceiling:.6g}, the largest that N = {n} "
-            f"samples at alpha = {alpha} can certify with sigma {sigma} and d = {dimension}; is it an l2 file "
-            "read as l-inf? (give --radius-norm LABEL=l2)")
-    return run
+        frame["radius_l2"] = frame["radius"] * math.sqrt(dimension)
+    _check_ceiling(path, frame, declared)
+    return Run(Path(path), frame, None, sigma, dimension, declared.n, declared.alpha)
+
+
+def _check_ceiling(path: Path, frame: pd.DataFrame, declared: Declared) -> None:
+    """Refuse a foreign file whose largest l2 radius exceeds what its sigma, N and alpha (or,
+    where N or alpha is not stated, any plausible N and alpha) can certify, naming what cannot
+    be true; warn where it stays far below a stated ceiling."""
+    sigma, n, alpha = declared.sigma, declared.n, declared.alpha
+    largest = float(frame["radius_l2"].max()) / ROUNDING  # printed radii may be rounded up
+    ceiling = cohen_radius(sigma, (alpha or PLAUSIBLE_ALPHA) ** (1.0 / (n or PLAUSIBLE_N)))
+    stored = frame["radius" if declared.radius_norm == "linf" else "radius_l2"].max()
+    column = f"{'l-inf' if declared.radius_norm == 'linf' else 'l2'} radius {stored:.6g}"
+    if largest > ceiling:
+        limit = f"l2 {ceiling:.6g} (l-inf {ceiling / math.sqrt(declared.dimension):.6g} at d = {declared.dimension})"
+        needed = NormalDist().cdf(largest / sigma)  # the pA_lower that radius needs
+        if n is not None and alpha is not None:
+            what = f"N = {n} samples at alpha = {alpha} certify at most {limit} with sigma {sigma}"
+            what += (f"; that radius needs N >= {math.ceil(math.log(alpha) / math.log(needed))} at alpha = {alpha}"
+                     f" or alpha >= {needed ** n:.3g} at N = {n}" if needed < 1 else
+                     "; no N or alpha can certify that radius at this sigma")
+            fix = ("correct --n/--alpha (leave both out where the file's are unknown) or sigma" if needed < 1 else
+                   "correct sigma")
+        else:
+            stated = " and ".join(f"{k} = {v}" for k, v in (("N", n), ("alpha", alpha)) if v is not None)
+            what = (f"no certification {'with ' + stated + ' ' if stated else ''}up to N = {PLAUSIBLE_N} "
+                    f"at alpha <= {PLAUSIBLE_ALPHA} gets beyond {limit} with sigma {sigma}")
+            fix = f"correct sigma (that radius needs sigma >= {largest / (ceiling / sigma):.3g})"
+        if declared.radius_norm == "linf":
+            fix += " or, if the file's radius is l2, declare --radius-norm LABEL=l2"
+        raise ValueError(f"{path}: its {column} is more than it can be: {what}; {fix}")
+    if n is not None and alpha is not None and len(frame) >= 100 and largest * ROUNDING < LOW_CEILING_SHARE * ceiling:
+        logging.getLogger("analysis").warning(
+            "%s: its largest %s is %.0f%% of the l2 %.6g that N = %d at alpha = %g certify with sigma %g, where "
+            "some of %d images usually reach it: check the declared norm (an l-inf file declared l2 gives radii "
+            "sqrt(d) times too small), sigma, N and alpha", path, column, 100 * largest * ROUNDING / ceiling,
+            ceiling, n, alpha, sigma, len(frame))
 
 
 def every_nth(frame: pd.DataFrame, skip: int) -> pd.DataFrame:

@@ -36,6 +36,7 @@ Every radius is an l2 radius; ``linf_radius`` turns it into the l-inf one.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -59,42 +60,121 @@ class Certificate:
     count_b: int          # estimation count of the selection's runner-up
 
 
-def _top_two(selection: np.ndarray) -> tuple[int, int]:
+FIELDS = tuple(Certificate.__dataclass_fields__)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def check_sigma(sigma: float) -> None:
+    if not (_is_number(sigma) and math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma = {sigma!r}: the noise level must be a finite number above 0")
+
+
+def check_alpha(alpha: float) -> None:
+    if not (_is_number(alpha) and 0 < alpha < 1):
+        raise ValueError(f"alpha = {alpha!r}: the failure probability must lie strictly between 0 and 1")
+
+
+def check_arguments(sigma: float, alpha: float, dimension: int) -> None:
+    """Refuse a noise level, failure probability or input dimension no certificate can use."""
+    check_sigma(sigma)
+    check_alpha(alpha)
+    if not (isinstance(dimension, (int, np.integer)) and not isinstance(dimension, bool) and dimension >= 1):
+        raise ValueError(f"dimension = {dimension!r}: the input dimension d must be an integer of at least 1")
+
+
+def as_count_matrix(counts, what: str) -> np.ndarray:
+    """Per-class vote counts as an int64 matrix (one row per image), refusing what no sampling gives."""
+    try:
+        matrix = np.asarray(counts)
+    except ValueError:
+        raise ValueError(f"{what} counts have rows of different lengths") from None
+    if matrix.ndim == 1:
+        matrix = matrix[None, :]
+    if matrix.ndim != 2 or matrix.dtype == object:
+        raise ValueError(f"{what} counts must be one count per class for each image")
+    if matrix.size and not np.all(np.isfinite(matrix.astype(float))):
+        raise ValueError(f"{what} counts hold a value that is not a finite number")
+    if matrix.size and not np.array_equal(matrix, np.round(matrix)):
+        raise ValueError(f"{what} counts hold a value that is not an integer")
+    matrix = matrix.astype(np.int64)
+    if matrix.shape[1] < 2:
+        raise ValueError(f"{what} counts have {matrix.shape[1]} class(es): a classifier needs at least 2")
+    if (matrix < 0).any():
+        raise ValueError(f"{what} counts hold a negative count")
+    return matrix
+
+
+def _top_two(selection: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # Stable sort: ties go to the lower class index, so runs are repeatable.
-    order = np.argsort(-np.asarray(selection), kind="stable")
-    return int(order[0]), int(order[1])
+    order = np.argsort(-selection, axis=1, kind="stable")
+    return order[:, 0], order[:, 1]
+
+
+def certify_many(selection, estimation, sigma: float, alpha: float, variant: str,
+                 dimension: int) -> dict[str, np.ndarray]:
+    """``certify_counts`` for many images at once: ``selection`` and ``estimation`` are (images,
+    classes) count matrices; returns one array per field of ``Certificate``. Raises ValueError
+    for arguments no sampling gives (see ``certify_counts``)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown certificate variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    check_arguments(sigma, alpha, dimension)
+    selection, estimation = as_count_matrix(selection, "selection"), as_count_matrix(estimation, "estimation")
+    if selection.shape != estimation.shape:
+        raise ValueError(f"selection counts have shape {selection.shape} and estimation counts {estimation.shape}: "
+                         "both need one count per class of the same classes")
+    for what, matrix in (("selection", selection), ("estimation", estimation)):
+        if (matrix.sum(axis=1) < 1).any():
+            raise ValueError(f"{what} counts of an image sum to 0: it needs at least one sample (n0, n >= 1)")
+    images, classes = estimation.shape
+    rows = np.arange(images)
+    n = estimation.sum(axis=1)
+    c_a, c_b = _top_two(selection)
+    count_a, count_b = estimation[rows, c_a], estimation[rows, c_b]
+    if variant == "cohen":
+        pa_lower = clopper_pearson(count_a, n, alpha)[0]
+        pb_upper = 1.0 - pa_lower
+        certified = pa_lower >= 0.5
+        radius = np.where(certified, cohen_radius(sigma, np.clip(pa_lower, 0.5, 1.0)), 0.0)
+    else:
+        if variant == "blum":
+            pa_lower = clopper_pearson(count_a, n, alpha)[0]
+            pb_upper = clopper_pearson(count_b, n, alpha)[1]
+            certified = pa_lower >= pb_upper
+        else:
+            pa_lower = clopper_pearson(count_a, n, alpha / 2)[0]
+            # The Clopper-Pearson upper bound grows with the count: the largest other count's is the max.
+            others = estimation.copy()
+            others[rows, c_a] = -1
+            largest_other = clopper_pearson(others.max(axis=1), n, alpha / (2 * (classes - 1)))[1]
+            pb_upper = np.minimum(largest_other, 1.0 - pa_lower)
+            certified = pa_lower > pb_upper
+        radius = np.where(certified, top2_radius(sigma, np.where(certified, pa_lower, 0.5),
+                                                 np.where(certified, pb_upper, 0.5)), 0.0)
+    # A bound that is not finite (no sampling gives one) never yields a certificate.
+    certified &= np.isfinite(pa_lower) & np.isfinite(pb_upper) & np.isfinite(radius)
+    radius = np.where(certified, radius, 0.0)
+    return {"predict": np.where(certified, c_a, ABSTAIN), "radius_l2": radius,
+            "radius_linf": linf_radius(radius, dimension), "pa_lower": pa_lower, "pb_upper": pb_upper,
+            "count_a": count_a, "count_b": count_b}
 
 
 def certify_counts(selection: Sequence[int], estimation: Sequence[int], sigma: float, alpha: float,
                    variant: str, dimension: int) -> Certificate:
     """The ``variant`` certificate (see the module docstring) of an image whose base
-    classifier voted ``selection`` (n0 samples) and ``estimation`` (n samples) per class."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown certificate variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    estimation = np.asarray(estimation, dtype=np.int64)
-    n = int(estimation.sum())
-    c_a, c_b = _top_two(selection)
-    count_a, count_b = int(estimation[c_a]), int(estimation[c_b])
-    if variant == "cohen":
-        pa_lower = clopper_pearson(count_a, n, alpha)[0]
-        pb_upper = 1.0 - pa_lower
-        if pa_lower < 0.5:
-            return Certificate(ABSTAIN, 0.0, 0.0, pa_lower, pb_upper, count_a, count_b)
-        radius = cohen_radius(sigma, pa_lower)
-    else:
-        if variant == "blum":
-            pa_lower = clopper_pearson(count_a, n, alpha)[0]
-            pb_upper = clopper_pearson(count_b, n, alpha)[1]
-        else:
-            pa_lower = clopper_pearson(count_a, n, alpha / 2)[0]
-            # The Clopper-Pearson upper bound grows with the count: the largest other count's is the max.
-            others = np.delete(estimation, c_a)
-            largest_other = clopper_pearson(int(others.max()), n, alpha / (2 * len(others)))[1]
-            pb_upper = min(largest_other, 1.0 - pa_lower)
-        if pa_lower < pb_upper or (variant == "sound_top2" and pa_lower == pb_upper):
-            return Certificate(ABSTAIN, 0.0, 0.0, pa_lower, pb_upper, count_a, count_b)
-        radius = top2_radius(sigma, pa_lower, pb_upper)
-    return Certificate(c_a, radius, linf_radius(radius, dimension), pa_lower, pb_upper, count_a, count_b)
+    classifier voted ``selection`` (n0 samples) and ``estimation`` (n samples) per class.
+
+    Raises ValueError unless sigma is finite and positive, 0 < alpha < 1, d >= 1, the two
+    count vectors are non-negative integers of one length >= 2 (classes) and each sums to at
+    least 1."""
+    if np.ndim(selection) != 1 or np.ndim(estimation) != 1:
+        raise ValueError("certify_counts takes one image's counts: one count per class (certify_many takes many)")
+    many = certify_many(selection, estimation, sigma, alpha, variant, dimension)
+    return Certificate(int(many["predict"][0]), float(many["radius_l2"][0]), float(many["radius_linf"][0]),
+                       float(many["pa_lower"][0]), float(many["pb_upper"][0]), int(many["count_a"][0]),
+                       int(many["count_b"][0]))
 
 
 def max_certifiable_radius(sigma: float, n: int, alpha: float, dimension: int, variant: str = "blum") -> float:

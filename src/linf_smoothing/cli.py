@@ -66,12 +66,14 @@ def smoothed_classifier(args, settings):
     of --model at ``settings``, the test images and labels, the description of what the run
     writes (the settings, the data, the model's digest, the project's version), the device."""
     import linf_smoothing
+    from linf_smoothing.checks import file_digest
     from linf_smoothing.data import read_dataset_name, read_split
     from linf_smoothing.models import inference_model
-    from linf_smoothing.results import check_image_size, file_digest, load_model
+    from linf_smoothing.results import check_model_fits, load_model
     from linf_smoothing.settings import as_dict
-    from linf_smoothing.smoothing import Smooth
+    from linf_smoothing.smoothing import Smooth, check_sampling
 
+    check_sampling(settings.alpha, **{k: getattr(settings, k) for k in ("n0", "n") if hasattr(settings, k)})
     device = device_from_arguments(args)
     model, meta = load_model(args.model, device)
     trained_sigma = meta.get("training", {}).get("sigma")
@@ -79,7 +81,7 @@ def smoothed_classifier(args, settings):
         logging.getLogger("smoothing").warning("sampling at sigma %g a model trained at sigma %g", settings.sigma,
                                                trained_sigma)
     images, labels = read_split(args.test_data)
-    check_image_size(meta, images.shape[-1], args.model)
+    check_model_fits(meta, images, labels, args.model, args.test_data)
     smooth = Smooth(inference_model(model, device, settings.compile), meta["num_classes"], settings.sigma,
                     settings.batch_size, settings.mixed_precision)
     description = {

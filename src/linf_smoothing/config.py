@@ -31,6 +31,33 @@ def _key(path) -> str:
     return out or "(top level)"
 
 
+def _bad(path, message: str) -> ConfigError:
+    """The error of configuration key ``path`` (a tuple of keys and list indices)."""
+    error = ConfigError(f"config key {_key(path)}: {message}")
+    error.key = tuple(path)
+    return error
+
+
+def config_source(configfiles, path) -> str | None:
+    """Which of ``configfiles`` (in the order they are merged, the last winning) sets key
+    ``path``; None where none does (a --config value on the command line)."""
+    for configfile in reversed(list(configfiles)):
+        try:
+            value = load_yaml(configfile)
+        except (ConfigError, OSError):
+            continue
+        for part in path:
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+                value = value[part]
+            else:
+                break
+        else:
+            return str(configfile)
+    return None
+
+
 def merged(base: dict, overlay: dict) -> dict:
     """Snakemake's overlay semantics (--configfile): nested mappings merge, everything else,
     lists included, is replaced."""
@@ -90,46 +117,75 @@ def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[
     schema = load_schema() if schema is None else schema
     bad = _not_finite(config)
     if bad is not None:
-        raise ConfigError(f"config key {_key(bad)}: {_get(config, bad)} is not a finite number")
+        raise _bad(bad, f"{_get(config, bad)} is not a finite number")
+    _check_method_settings(config, schema)
     error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(config))
     if error is not None:
-        raise ConfigError(f"config key {_key(error.absolute_path)}: {error.message}")
+        raise _bad(error.absolute_path, error.message)
 
     names = [exp["name"] for exp in config["experiments"]]
     for i, name in enumerate(names):
         if name in names[:i]:
-            raise ConfigError(f"config key experiments[{i}].name: duplicate experiment name {name!r}")
+            raise _bad(("experiments", i, "name"), f"duplicate experiment name {name!r}")
     certify = config["certify"]
     if certify["n0"] > certify["n"]:
-        raise ConfigError(f"config key certify.n0: N0 = {certify['n0']} exceeds certify.n = {certify['n']}")
-    trainings = [("training", config["training"])] + [
-        (f"experiments[{i}].training", exp["training"])
+        raise _bad(("certify", "n0"), f"N0 = {certify['n0']} exceeds certify.n = {certify['n']}")
+    trainings = [(("training",), config["training"])] + [
+        (("experiments", i, "training"), exp["training"])
         for i, exp in enumerate(config["experiments"]) if "training" in exp]
     for key, training in trainings:
         depth = training.get("architecture", {}).get("depth")
         if depth is not None and (depth - 2) % 6:
-            raise ConfigError(f"config key {key}.architecture.depth: {depth} is not of the form 6n + 2 "
-                              "(110 for ResNet-110)")
+            raise _bad(key + ("architecture", "depth"), f"{depth} is not of the form 6n + 2 (110 for ResNet-110)")
     for i, name in enumerate(names):
         if name not in trained_experiments(config):
             continue
         merged = experiment_training(config, name)
         if merged["batch_size"] < merged["processes"]:
-            raise ConfigError(f"config key experiments[{i}]: batch_size {merged['batch_size']} is smaller than "
-                              f"processes {merged['processes']}; every process needs rows of each batch")
+            raise _bad(("experiments", i), f"batch_size {merged['batch_size']} is smaller than processes "
+                                           f"{merged['processes']}; every process needs rows of each batch")
     for i, exp in enumerate(config["experiments"]):
         images = len(selected_images(TEST_IMAGES[config["dataset"]], exp["skip"], exp.get("max_images")))
         shards = exp.get("shards", certify["shards"])
         if shards > images:
-            key = f"experiments[{i}].shards" if "shards" in exp else "certify.shards"
-            raise ConfigError(f"config key {key}: {shards} shards for the {images} test images experiment "
-                              f"{exp['name']} certifies; give at most {images}")
+            key = ("experiments", i, "shards") if "shards" in exp else ("certify", "shards")
+            raise _bad(key, f"{shards} shards for the {images} test images experiment {exp['name']} certifies; "
+                            f"give at most {images}")
     for i, exp in enumerate(config["experiments"]):
         if exp.get("beta", 0) > 0 and exp.get("attack_steps", 0) == 0:
-            raise ConfigError(
-                f"config key experiments[{i}].attack_steps: beta > 0 needs at least one attack step "
-                "(set beta: 0 for Gaussian augmentation)")
+            raise _bad(("experiments", i, "attack_steps"),
+                       "beta > 0 needs at least one attack step (set beta: 0 for Gaussian augmentation)")
     return config
+
+
+def _check_method_settings(config: dict[str, Any], schema: dict) -> None:
+    """An experiment holds the settings of its own training method and no other's, in words
+    (the schema's ``x-method-settings``: method -> its required and optional keys)."""
+    experiments = config.get("experiments")
+    if not isinstance(experiments, list):
+        return
+    methods = schema["properties"]["experiments"]["items"]["x-method-settings"]
+    owner = {key: method for method, keys in methods.items() for key in keys["required"] + keys["optional"]}
+    for i, exp in enumerate(experiments):
+        if not isinstance(exp, dict):
+            continue
+        name, method = exp.get("name", f"experiments[{i}]"), exp.get("method")
+        if "checkpoint" in exp:
+            for key in ["method", "training", *owner]:
+                if key in exp:
+                    raise _bad(("experiments", i, key), f"experiment {name} imports a checkpoint and is not "
+                                                        f"trained: leave out {key} (or the checkpoint)")
+            continue
+        if method not in methods:
+            continue  # the schema names the methods
+        for key in exp:
+            if key in owner and owner[key] != method:
+                raise _bad(("experiments", i, key), f"{key} is a setting of method {owner[key]}; experiment {name} "
+                                                    f"uses method {method}")
+        missing = [key for key in methods[method]["required"] if key not in exp]
+        if missing:
+            raise _bad(("experiments", i), f"experiment {name} uses method {method}, which needs "
+                                           f"{', '.join(missing)}")
 
 
 def trained_experiments(config: dict[str, Any]) -> list[str]:

@@ -11,7 +11,7 @@ a grid search refined by bisection, ``exact_radius``).
 
 The votes of such a classifier on n noisy copies are a multinomial draw with those
 probabilities, so ``failure_rate`` draws the selection and estimation counts directly and
-certifies each draw with ``certificates.certify_counts``: a run *fails* when it certifies a
+certifies each draw with ``certificates.certify_many``: a run *fails* when it certifies a
 class other than g(x), or g(x) with a radius larger than the exact one. A certificate that
 is sound at level alpha fails in at most a fraction alpha of runs.
 """
@@ -22,7 +22,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from linf_smoothing.certificates import ABSTAIN, certify_counts
+from linf_smoothing.certificates import ABSTAIN, certify_many
 
 _normal = NormalDist()
 
@@ -109,9 +109,7 @@ def failure_rate(case: IntervalClassifier, variant: str, n0: int, n: int, alpha:
     rng = np.random.default_rng(seed)
     selections = rng.multinomial(n0, p, size=runs)
     estimations = rng.multinomial(n, p, size=runs)
-    failures = 0
-    for selection, estimation in zip(selections, estimations):
-        cert = certify_counts(selection, estimation, case.sigma, alpha, variant, dimension=1)
-        if cert.predict != ABSTAIN and (cert.predict != truth or cert.radius_l2 > exact):
-            failures += 1
-    return failures / runs
+    certs = certify_many(selections, estimations, case.sigma, alpha, variant, dimension=1)
+    certified = certs["predict"] != ABSTAIN
+    failures = certified & ((certs["predict"] != truth) | (certs["radius_l2"] > exact))
+    return float(failures.sum() / runs)

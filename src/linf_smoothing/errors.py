@@ -12,3 +12,8 @@ class DataError(RuntimeError):
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message says why and what to do."""
+
+
+class ResultError(ValueError):
+    """A result file (a certification, its description) that is not what it says; the message
+    names the file, the row and what disagrees."""

@@ -20,7 +20,6 @@ file under the final name that looks complete.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Iterator
 import pandas as pd
 
 from linf_smoothing.certificates import format_counts
+from linf_smoothing.checks import file_digest
 from linf_smoothing.errors import CheckpointError
 
 CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]
@@ -124,7 +124,7 @@ class RowWriter:
     def __exit__(self, *exc_info):
         self._handle.close()
         if exc_info[0] is None:
-            write_description(self._path, self._description)
+            write_description(self._path, {**self._description, "rows_sha256": file_digest(self._partial)})
             os.replace(self._partial, self._path)
             self._partial_description.unlink(missing_ok=True)
         return False
@@ -154,43 +154,62 @@ class PredictionWriter(RowWriter):
         self.write_row([idx, label, predict, int(predict == label), f"{seconds:.4f}"])
 
 
+def _read_tsv(path: Path, what: str) -> pd.DataFrame:
+    """A tab-separated file as a frame; one line naming the file where it cannot be one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is not a file: give the path of a {what}")
+    try:
+        return pd.read_csv(path, sep="\t")
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty: it is not a {what}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not text: it is not a {what}") from None
+    except pd.errors.ParserError as exc:
+        raise ValueError(f"{path} is not a tab-separated {what} ({str(exc).strip()})") from None
+
+
 def read_predictions(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, sep="\t")
+    frame = _read_tsv(path, "prediction file")
     if list(frame.columns) != PREDICT_COLUMNS:
         raise ValueError(f"{path} is not a prediction file of scripts/predict.py (columns {PREDICT_COLUMNS})")
     return frame
 
 
 def read_certification(path: Path) -> pd.DataFrame:
-    """Read a certification file (ours, the original's or Cohen et al.'s); ``time`` in seconds."""
-    try:
-        frame = pd.read_csv(path, sep="\t")
-    except pd.errors.ParserError as exc:
-        raise ValueError(f"{path} is not a tab-separated certification file ({str(exc).strip()})") from None
+    """Read a certification file (ours, the original's or Cohen et al.'s); ``time`` in seconds.
+    Only its format is checked here; ``load_certification`` checks it against what made it."""
+    frame = _read_tsv(path, "certification file")
     missing = [c for c in CERTIFY_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path} is not a certification file: columns {missing} are missing")
     if frame.empty:
         raise ValueError(f"{path} holds a header and no rows: rerun the certification that writes it")
-    for column in ("idx", "label", "predict", "radius", "correct"):
+    for column in ("idx", "label", "predict", "radius", "correct") + tuple(
+            c for c in CERTIFY_EXTRA_COLUMNS[:5] if c in frame.columns):
         values = pd.to_numeric(frame[column], errors="coerce")
         if values.isna().any():  # a NaN radius too: it would count as "not certified" without a word
             row = int(values.isna().to_numpy().argmax())
             raise ValueError(f"{path}, row {row + 1}: {column} '{frame[column].iloc[row]}' is not a number")
         frame[column] = values
-    if not pd.api.types.is_numeric_dtype(frame["time"]):
-        frame["time"] = pd.to_timedelta(frame["time"]).dt.total_seconds()
-    frame["correct"] = frame["correct"].astype(int)
+    try:
+        if not pd.api.types.is_numeric_dtype(frame["time"]):
+            frame["time"] = pd.to_timedelta(frame["time"]).dt.total_seconds()
+    except ValueError:
+        raise ValueError(f"{path}: its time column holds values that are neither seconds nor durations") from None
     return frame
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes (the identity of a checkpoint or a data file)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def load_certification(path: Path) -> tuple[pd.DataFrame, dict | None]:
+    """A certification file's rows and description (None for a foreign file), after
+    ``checks.check_certification``: the one way the project reads a certification."""
+    from linf_smoothing.checks import check_certification
+
+    frame = read_certification(path)
+    description = read_description(path)
+    check_certification(path, frame, description)
+    frame["correct"] = frame["correct"].astype(int)
+    return frame, description
 
 
 def save_checkpoint(path: Path, model, metadata: dict) -> None:
@@ -236,10 +255,22 @@ def load_model(path: Path, device="cpu"):
     return model.to(device).eval(), meta
 
 
-def check_image_size(meta: dict, image_size: int, path: Path) -> None:
-    """Refuse images of another size than a checkpoint with fixed pooling takes (an imported
-    Cohen et al. model: 32x32 only)."""
+def check_model_fits(meta: dict, images, labels, model_path: Path, data_path: Path) -> None:
+    """Refuse to use a checkpoint on test images it was not made for: other channels, another
+    image size than it was trained at (or, for an imported Cohen et al. model with fixed
+    pooling, takes), or labels beyond its classes."""
+    channels, size = int(images.shape[1]), int(images.shape[-1])
+    if meta["in_channels"] != channels:
+        raise CheckpointError(f"{model_path} takes {meta['in_channels']}-channel images and {data_path} holds "
+                              f"{channels}-channel ones: give the test split of the model's dataset")
+    trained = meta.get("image_size")
+    if trained is not None and trained != size:
+        raise CheckpointError(f"{model_path} was trained on {trained}x{trained} images and {data_path} holds "
+                              f"{size}x{size} ones: give the test split of size {trained}")
     required = meta.get("requires_image_size")
-    if required is not None and required != image_size:
-        raise CheckpointError(f"{path} takes {required}x{required} images only (its pooling is fixed), not "
-                              f"{image_size}x{image_size}: use it with image_size {required}")
+    if required is not None and required != size:
+        raise CheckpointError(f"{model_path} takes {required}x{required} images only (its pooling is fixed), not "
+                              f"{size}x{size}: use it with image_size {required}")
+    if len(labels) and int(labels.max()) >= meta["num_classes"]:
+        raise CheckpointError(f"{data_path} has label {int(labels.max())} and {model_path} only "
+                              f"{meta['num_classes']} classes: give the test split of the model's dataset")

@@ -7,13 +7,15 @@ A field of a settings dataclass is at once
   that ``config.train_settings`` / ``certify_settings`` / ``analysis_settings`` build),
 - a command-line option of the stage's script (``--field-name``, ``add_arguments`` and
   ``from_arguments``),
-- a part of the options string the Snakemake rule passes in ``params:`` (``to_arguments``),
-  so a changed value reruns exactly the jobs that depend on it,
+- a part of the options string the Snakemake rule passes in ``params:`` (``to_arguments``,
+  which leaves out values equal to the field's default), so a changed value reruns exactly
+  the jobs that depend on it and a new field at its default reruns none,
 - and a part of the identity of what the stage writes (the checkpoint's metadata, the
   training state a killed job resumes from, the certification file's description).
 
 Adding a hyper-parameter therefore means: the schema, a field here, and the code that uses
-it. Defaults serve a script run by hand; the workflow passes every value. Field types are
+it. Defaults serve a script run by hand and keep the options short; the workflow passes
+every other value. Field types are
 ``int``, ``float``, ``str``, ``bool``, ``tuple[int, ...]``, ``tuple[float, ...]`` and
 ``X | None`` of the scalars; ``metadata={"help": ...}`` documents a field on the command line.
 
@@ -49,7 +51,7 @@ class TrainSettings:
     crop_padding: int = _help("RandomCrop padding in pixels")
     seed: int = _help("seed of the initial weights and of every random draw")
     method: str = _help("training method (methods.METHODS): trades (TRADES + Gaussian noise) or gaussian "
-                        "(Gaussian augmentation)", default="trades")
+                        "(Gaussian augmentation)")
     lr_milestones: tuple[int, ...] = _help("epochs (0-based) from which the learning rate is multiplied by lr_gamma",
                                            default=())
     mixed_precision: bool = _help("bf16 autocast on CUDA", default=False)
@@ -152,11 +154,15 @@ def from_arguments(cls, args: argparse.Namespace):
 
 
 def to_arguments(settings) -> str:
-    """The options that ``add_arguments`` reads back into ``settings``, shell-quoted."""
+    """The options that ``add_arguments`` reads back into ``settings``, shell-quoted; a value
+    equal to its field's default is left out (the script takes the default anyway), so adding
+    a field whose default keeps the old behaviour changes no rule's options and reruns nothing."""
     words = []
     for f, hint in _fields(type(settings)):
         value = getattr(settings, f.name)
         option = "--" + f.name.replace("_", "-")
+        if f.default is not dataclasses.MISSING and value == f.default:
+            continue
         if hint is bool:
             words.append(option if value else "--no-" + f.name.replace("_", "-"))
         elif value is None:

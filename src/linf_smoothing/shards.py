@@ -25,6 +25,8 @@ def image_seed(seed: int, idx: int) -> int:
 
 def selected_images(count: int, skip: int, max_images: int | None = None) -> list[int]:
     """Indices of the test images an experiment certifies: every ``skip``-th, at most ``max_images``."""
+    if skip < 1 or (max_images is not None and max_images < 1):
+        raise ValueError(f"skip {skip}, max_images {max_images}: give skip >= 1 and max_images >= 1 (or none)")
     return list(range(0, count, skip))[:max_images]
 
 
@@ -63,54 +65,47 @@ def shard_damage(path: Path, expected_rows: int) -> str | None:
 
 def gather_certifications(shard_paths: Sequence[Path], out: Path) -> int:
     """Concatenate shard TSVs (in shard order) into ``out`` with one header, and their
-    descriptions into one (without the shard's number); return the row count.
+    descriptions into one (without the shard's number, with the gathered rows' digest);
+    return the row count.
 
-    Rows are copied as text, so the gathered file holds exactly the shards' bytes. Raises
-    ValueError if a shard has another header or description, or the image indices do not
-    increase across shards (a shard of another run, or shards out of order)."""
-    from linf_smoothing.results import atomic_path, read_description, write_description
+    Each shard is checked against what made it first (``results.load_certification``). Rows
+    are copied as text, so the gathered file holds exactly the shards' bytes. Raises
+    ValueError, naming the file and row, if a shard has no description or another run's, is
+    out of place, damaged, or not what its description says."""
+    from linf_smoothing.checks import expected_images, file_digest
+    from linf_smoothing.results import atomic_path, load_certification, read_description, write_description
 
-    descriptions = [read_description(path) for path in shard_paths]
-    shared = [None if d is None else {k: v for k, v in d.items() if k != "shard"} for d in descriptions]
-    for path, description in zip(shard_paths[1:], shared[1:]):
-        if description != shared[0]:
-            raise ValueError(f"{path} was made by another certification run than {shard_paths[0]} "
-                             "(their descriptions differ): delete the shards and rerun their certify jobs")
+    if not shard_paths:
+        raise ValueError("no shard files given")
+    shared = None
     header = None
     rows: list[str] = []
-    last_idx = -1
-    for position, (path, description) in enumerate(zip(shard_paths, descriptions)):
-        expected = None
-        if description is not None:
-            if description["shard"] != position:
-                raise ValueError(f"{path} is shard {description['shard']}, given as shard {position}: give the "
-                                 "shards in order, each once")
-            expected = shard_images(selected_images(description["test_images"], description["skip"],
-                                                    description["max_images"]), position, description["shards"])
-            damage = shard_damage(path, len(expected))
-            if damage is not None:
-                raise ValueError(f"{path}: {damage}: delete it and rerun its certify job")
+    for position, path in enumerate(shard_paths):
+        description = read_description(path)
+        if description is None:
+            raise ValueError(f"{path} has no description ({Path(path).name}.json), which certify.py writes beside "
+                             "every shard: rerun its certify job")
+        if description.get("shard") != position:
+            raise ValueError(f"{path} is shard {description.get('shard')}, given as shard {position}: give the "
+                             "shards in order, each once")
+        run = {k: v for k, v in description.items() if k not in ("shard", "rows_sha256")}
+        if shared is None:
+            shared = run
+        elif run != shared:
+            raise ValueError(f"{path} was made by another certification run than {shard_paths[0]} "
+                             "(their descriptions differ): delete the shards and rerun their certify jobs")
+        damage = shard_damage(path, len(expected_images(description)))
+        if damage is not None:
+            raise ValueError(f"{path}: {damage}: delete it and rerun its certify job")
+        load_certification(path)
         lines = Path(path).read_text().splitlines(keepends=True)
-        if not lines:
-            raise ValueError(f"{path} is empty: delete it and rerun its certify job")
         if header is None:
             header = lines[0]
         elif lines[0] != header:
             raise ValueError(f"{path} has another header than {shard_paths[0]}: the shards come from different runs")
-        for row, line in enumerate(lines[1:], 1):
-            idx = int(line.split("\t", 1)[0])
-            if idx <= last_idx:
-                raise ValueError(f"{path}, row {row}: image {idx} comes after image {last_idx}; "
-                                 "give the shards in order, each once")
-            if expected is not None and idx != expected[row - 1]:
-                raise ValueError(f"{path}, row {row}: image {idx} where this shard's row {row} is image "
-                                 f"{expected[row - 1]}: delete it and rerun its certify job")
-            last_idx = idx
-            rows.append(line)
-    if header is None:
-        raise ValueError("no shard files given")
-    if shared[0] is not None:
-        write_description(out, shared[0])
+        rows += lines[1:]
     with atomic_path(out) as tmp:
         Path(tmp).write_text(header + "".join(rows))
+        digest = file_digest(tmp)
+    write_description(out, {**shared, "rows_sha256": digest})
     return len(rows)

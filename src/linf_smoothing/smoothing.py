@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from scipy.stats import binomtest
 
-from linf_smoothing.certificates import ABSTAIN, VARIANTS, Certificate, certify_counts
+from linf_smoothing.certificates import ABSTAIN, VARIANTS, Certificate, certify_counts, check_alpha, check_sigma
 
 __all__ = ["ABSTAIN", "VARIANTS", "Certificate", "Counts", "Smooth", "certify", "predict", "sample_counts"]
 
@@ -37,6 +37,18 @@ class Counts:
     estimation: np.ndarray
 
 
+def _at_least(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} = {value!r}: give an integer of at least {minimum}")
+
+
+def check_sampling(alpha: float, **samples: int) -> None:
+    """Refuse a failure probability outside (0, 1) or a sample count below 1 (by name)."""
+    for name, value in samples.items():
+        _at_least(name, value, 1)
+    check_alpha(alpha)
+
+
 class Smooth:
     """The smoothed classifier of ``model`` (``num_classes`` outputs) at noise level ``sigma``,
     sampled ``batch_size`` noisy copies per forward pass (under bf16 autocast on CUDA if
@@ -44,12 +56,16 @@ class Smooth:
 
     def __init__(self, model: torch.nn.Module, num_classes: int, sigma: float, batch_size: int,
                  mixed_precision: bool = False):
+        _at_least("num_classes", num_classes, 2)
+        _at_least("batch_size", batch_size, 1)
+        check_sigma(sigma)
         self.model, self.num_classes, self.sigma = model, num_classes, sigma
         self.batch_size, self.mixed_precision = batch_size, mixed_precision
 
     def votes(self, x: torch.Tensor, num: int, generator: torch.Generator | None = None) -> np.ndarray:
         """Votes of the base classifier on ``num`` noisy copies of one image ``x`` (C, H, W) on
         the model's device; int64 counts per class. The noise is drawn and added in float32."""
+        _at_least("the number of samples", num, 1)
         device = x.device
         counts = torch.zeros(self.num_classes, dtype=torch.int64, device=device)
         batch = x.unsqueeze(0).expand(min(self.batch_size, num), *x.shape)
@@ -76,12 +92,14 @@ class Smooth:
         """CERTIFY one image with certificate ``variant`` (``certificates`` states its guarantee)."""
         if variant not in VARIANTS:
             raise ValueError(f"unknown certificate variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+        check_sampling(alpha, n0=n0, n=n)
         counts = self.sample(x, n0, n, generator)
         return certify_counts(counts.selection, counts.estimation, self.sigma, alpha, variant, x.numel())
 
     def predict(self, x: torch.Tensor, n: int, alpha: float, generator: torch.Generator | None = None) -> int:
         """Cohen et al.'s PREDICT: the top class if a two-sided binomial test of its vote against
         the runner-up's rejects equality at level alpha, else ABSTAIN."""
+        check_sampling(alpha, n=n)
         counts = self.votes(x, n, generator)
         order = np.argsort(-counts, kind="stable")
         n_a, n_b = int(counts[order[0]]), int(counts[order[1]])

@@ -165,6 +165,54 @@ def test_a_shard_cut_short_is_certified_again(finished, cut):
     assert (finished / "results" / "tables" / "benchmark.csv").read_text() == table
 
 
+def test_an_edited_description_is_set_aside_and_the_file_made_again(finished):
+    """size12.tsv.json edited (sigma), the fault of issue 18: the next run sees that the file is
+    not what this configuration makes, sets it aside, gathers it again from its shards, and
+    the table comes out as before."""
+    gathered = finished / "results" / "certify" / "tiny12.tsv"
+    table = (finished / "results" / "tables" / "benchmark.csv").read_text()
+    described = json.loads(Path(f"{gathered}.json").read_text())
+    Path(f"{gathered}.json").write_text(json.dumps(dict(described, sigma=0.5)))
+    result = snakemake(finished, "all")
+    assert "its description says sigma = 0.5 where the run would write 0.375" in result.stderr
+    assert Path(f"{gathered}.json.damaged").exists()
+    assert json.loads(Path(f"{gathered}.json").read_text())["sigma"] == 0.375
+    assert (finished / "results" / "tables" / "benchmark.csv").read_text() == table
+
+
+def test_another_experiments_file_under_this_ones_description_is_made_again(finished):
+    """tiny12's rows (same images, other sigma) copied over tiny8's: its description's digest
+    no longer fits, so the next run gathers tiny8 again; the table is the untouched run's."""
+    certify = finished / "results" / "certify"
+    table = (finished / "results" / "tables" / "benchmark.csv").read_text()
+    (certify / "tiny8.tsv").write_bytes((certify / "tiny12.tsv").read_bytes())
+    dry = snakemake(finished, "-n", "all")
+    assert "a run (not a dry run) sets it aside" in dry.stderr and (certify / "tiny8.tsv").exists()
+    result = snakemake(finished, "all")
+    assert "its rows are not the ones its description was written for" in result.stderr
+    assert "rule gather_certification" in result.stdout + result.stderr
+    assert (finished / "results" / "tables" / "benchmark.csv").read_text() == table
+
+
+def test_a_deleted_model_is_rebuilt_by_all(finished):
+    model = finished / "results" / "models" / "tiny12" / "model.pt"
+    model.unlink()
+    jobs = planned_jobs(snakemake(finished, "-n", "all"))
+    assert ("train", "tiny12") in jobs and ("certify", "tiny12/0") in jobs
+    snakemake(finished, "all")
+    assert model.exists()
+
+
+def test_a_checkpoint_path_that_is_not_a_file_stops_planning(tmp_path):
+    (tmp_path / "released").mkdir()
+    overlay = yaml.safe_load(yaml.safe_dump(TINY))
+    overlay["experiments"] = [{"name": "imported8", "image_size": 8, "sigma": 0.25, "skip": 3, "max_images": 30,
+                               "checkpoint": {"path": "released", "format": "original"}}]
+    result = snakemake(tmp_path, "-n", "all", overlay=overlay, check=False)
+    assert result.returncode != 0
+    assert "config key experiments[0].checkpoint.path: released is not a file (a directory" in result.stderr
+
+
 def test_deleting_the_figure_reruns_only_the_plot(finished):
     figure = finished / "results" / "figures" / "vary_dim.png"
     figure.unlink()
@@ -190,7 +238,8 @@ def test_a_bad_config_stops_before_any_job(tmp_path):
     overlay["certify"]["alpha"] = 1.5
     result = snakemake(tmp_path, "all", overlay=overlay, check=False)
     assert result.returncode != 0
-    assert "config key certify.alpha: 1.5 is greater than or equal to the maximum of 1" in result.stderr
+    assert ("config key certify.alpha: 1.5 is greater than or equal to the maximum of 1 "
+            f"(set in {tmp_path / 'overlay.yaml'})") in result.stderr
     assert not (tmp_path / "results").exists()
 
 
@@ -216,17 +265,20 @@ def test_paper_dag_dry_run_shows_the_papers_jobs(tmp_path):
     assert [r for r, _ in jobs].count("benchmark_table") == [r for r, _ in jobs].count("vary_dim_figure") == 1
     out = result.stdout
     for sigma, epsilon, size in (("0.12", "0.435", 32), ("0.18", "0.6525", 48), ("0.24", "0.87", 64)):
+        # Every setting but those at the script's default (mixed_precision false).
         assert (f"--sigma {sigma} --depth 110 --widths 16 32 64 --epochs 55 --batch-size 256 --lr 0.1 --momentum 0.9 "
                 "--weight-decay 0.0001 --lr-gamma 0.1 --crop-padding 4 --seed 1 --method trades --lr-milestones 50 "
-                f"--no-mixed-precision --epsilon {epsilon} --beta 6.0 --attack-steps 10") in out
+                f"--epsilon {epsilon} --beta 6.0 --attack-steps 10 --train-data") in out
         assert f"--size {size}" in out
-    assert ("--sigma 0.12 --batch-size 10000 --skip 1 --seed 0 --compile --no-mixed-precision --n0 1000 --n 100000 "
-            "--alpha 0.001 --variant blum") in out
+    assert "--sigma 0.12 --batch-size 10000 --compile --n0 1000 --n 100000 --alpha 0.001 --model" in out
     assert "--shard 0 --shards 10" in out
     # The analysis reads sigma, d, N and alpha from the certifications' descriptions.
-    assert "--noise" not in out and "--certificates blum sound_top2 --linf-threshold 0.00784313725490196" in out
+    assert "size32=results/certify/size32.tsv size48=results/certify/size48.tsv size64=results/certify/size64.tsv  " \
+        "--only grid" in out
+    # The original's files carry no description: what is known of them is stated.
     assert re.search(r"--reference 'original size32=[./]*[^' ]*reference/original/"
                      r"output_noise12_size32_l2trades0435_beta6'", out)
+    assert "--radius-norm 'original size32=linf'" in out and "--noise 'original size32=0.12:3072'" in out
 
 
 def test_an_imported_checkpoint_is_certified_by_the_workflow(tmp_path):
