@@ -7,8 +7,8 @@ import logging
 
 from linf_smoothing import cli
 from linf_smoothing.analysis import summarize
+from linf_smoothing.gathering import gather_certifications
 from linf_smoothing.results import load_certification
-from linf_smoothing.shards import gather_certifications
 
 
 def main() -> None:

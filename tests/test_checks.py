@@ -15,8 +15,9 @@ from conftest import ROOT
 from linf_smoothing.certificates import certify_counts
 from linf_smoothing.checks import description_mismatch, file_digest
 from linf_smoothing.errors import ResultError
+from linf_smoothing.gathering import gather_certifications
 from linf_smoothing.results import CertificationWriter, load_certification, read_description, write_description
-from linf_smoothing.shards import gather_certifications, selected_images, shard_images
+from linf_smoothing.shards import selected_images, shard_images
 from linf_smoothing.smoothing import Counts
 
 NUM_CLASSES = 4
@@ -265,3 +266,25 @@ def test_gather_refuses_a_damaged_shard_naming_file_and_row(tmp_path, damage, me
 def test_the_writer_records_the_rows_digest_on_close(tmp_path):
     path = certify_rows(tmp_path / "x.tsv", description(), [0, 3])
     assert json.loads((tmp_path / "x.tsv.json").read_text())["rows_sha256"] == file_digest(path)
+
+
+def test_a_resumed_run_keeps_only_rows_that_pass_the_checks(tmp_path, caplog):
+    """A killed run's rows are kept by the next run of the same settings only if they are what
+    their counts say; an edited row makes it start over."""
+    described = description()
+    path = tmp_path / "run.tsv"
+    with pytest.raises(KeyboardInterrupt):
+        with CertificationWriter(path, described, expected=selected_images(30, 3)) as writer:
+            certify_rows(tmp_path / "whole.tsv", described, selected_images(30, 3))
+            for line in (tmp_path / "whole.tsv").read_text().splitlines(keepends=True)[1:5]:
+                writer._handle.write(line)
+            raise KeyboardInterrupt
+    partial = tmp_path / "run.tsv.tmp"
+    kept = partial.read_text()
+    assert CertificationWriter(path, described, expected=selected_images(30, 3)).done == 4
+    partial.write_text(kept)
+    (tmp_path / "run.tsv.tmp.json").write_text(json.dumps(described, sort_keys=True))
+    edit(partial, 2, radius=0.001, predict=1, correct=0)
+    with caplog.at_level("WARNING"):
+        assert CertificationWriter(path, described, expected=selected_images(30, 3)).done == 0
+    assert "not resuming from" in caplog.text and "row 3 (image 6)" in caplog.text

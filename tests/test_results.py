@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from conftest import ROOT
+from linf_smoothing.checks import file_digest
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.results import (
     CERTIFY_COLUMNS,
@@ -37,7 +38,7 @@ def test_certification_tsv_roundtrip_at_full_precision(tmp_path):
     assert list(frame.columns) == CERTIFY_COLUMNS + CERTIFY_EXTRA_COLUMNS
     assert frame["radius"][0] == radius
     assert list(frame["estimation_counts"]) == ["7,0,3,990", "380,220,400,0"]
-    assert read_description(path) == {"sigma": 0.25}
+    assert read_description(path) == {"sigma": 0.25, "rows_sha256": file_digest(path)}
     assert list(frame["correct"]) == [1, 0] and list(frame["predict"]) == [3, -1]
     assert not (tmp_path / "cert.tsv.tmp").exists()
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Iterator
@@ -135,6 +136,23 @@ class CertificationWriter(RowWriter):
 
     def __init__(self, path: Path, description: dict, expected: list[int] | None = None):
         super().__init__(path, CERTIFY_COLUMNS + CERTIFY_EXTRA_COLUMNS, description, expected)
+
+    def _resumable_rows(self, header: str, expected: list[int]) -> list[str]:
+        """The killed run's complete rows, if they also pass the checks of a certification
+        (``checks.check_certification`` on a prefix of the images); else none."""
+        import io
+
+        from linf_smoothing.checks import check_certification
+
+        kept = super()._resumable_rows(header, expected)
+        if kept:
+            try:
+                frame = pd.read_csv(io.StringIO(header + "".join(kept)), sep="\t")
+                check_certification(self._partial, frame, self._description, prefix=True)
+            except ValueError as exc:
+                logging.getLogger("results").warning("not resuming from %s: %s", self._partial, exc)
+                return []
+        return kept
 
     def write(self, idx: int, label: int, cert, seconds: float, counts) -> None:
         """One image's row: its certificate ``cert`` and the ``counts`` (``smoothing.Counts``) it came from."""
