@@ -274,3 +274,19 @@ def test_the_grid_table_gives_cohens_l2_numbers(tmp_path):
     assert row[["l2 0.25", "l2 0.5", "l2 0.75"]].tolist() == pytest.approx([0.6116, 0.4225, 0.2506])
     assert row[f"{2 / 255:.6g}"] == pytest.approx(0.4783)
     assert "l2 r = 0.25" in (tmp_path / "certified_at_radii.md").read_text()
+
+
+def test_a_label_given_twice_or_a_declaration_for_no_file_is_one_line(tmp_path):
+    script = [sys.executable, str(ROOT / "scripts" / "analyze.py"), "--outdir", str(tmp_path), "--only", "table"]
+    a, b = ORIGINAL / FILES["size32"], ORIGINAL / FILES["size48"]
+    for extra, message in (
+            ([f"x={a}", f"x={b}", "--radius-norm", "linf", "--noise", "x=0.12:3072"],
+             "the label 'x' is given to more than one file"),
+            ([f"x={a}", "--published", f"x={b}", "--radius-norm", "linf", "--noise", "x=0.12:3072"],
+             "the label 'x' is given to more than one file"),
+            ([f"x={a}", "--radius-norm", "linf", "--noise", "x=0.12:3072", "y=0.18:6912"],
+             "--noise, --radius-norm, --n or --alpha names 'y', which labels no file")):
+        result = subprocess.run(script + extra, capture_output=True, text=True)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith(f"error: {message}"), lines
+    assert not (tmp_path / "benchmark.csv").exists()
