@@ -263,6 +263,20 @@ def test_a_published_row_can_be_computed_from_its_published_file(tmp_path):
         benchmark_table({}, 2 / 255, {"Blum": (path, read_certification(path))})
 
 
+def test_salmans_published_file_gives_the_papers_row(tmp_path):
+    """reference/salman: SmoothAdv (DDN, 4 steps, m = 4, eps 255/256) at sigma 0.12, an l2 file:
+    the paper's "Salman et al. (2019)" row, 60.76% / 82.10%, as the paper configuration
+    computes it. Read as l-inf (the issue's fault: 81.96% with rc 0) it stops."""
+    path = ROOT / "reference" / "salman" / "smoothadv_ddn4_m4_eps255_sigma_0.12"
+    method = "Salman et al. (2019)"
+    run = load_run(path, Declared("l2", 0.12, 3072, 100_000, 0.001))
+    row = benchmark_table({}, 2 / 255, {method: (path, run.frame)}).set_index("label").loc[method]
+    assert (row["certified_accuracy"], row["natural_accuracy"], row["images"], row["abstentions"]) == \
+        pytest.approx((0.6076, 0.8210, 10000, 127))
+    with pytest.raises(ValueError, match="if the file's radius is l2, declare --radius-norm LABEL=l2"):
+        load_run(path, Declared("linf", 0.12, 3072))
+
+
 def test_the_grid_table_gives_cohens_l2_numbers(tmp_path):
     """The l2 columns of the grid reproduce the l2 numbers of reference/cohen's README."""
     subprocess.run([sys.executable, str(ROOT / "scripts" / "analyze.py"), f"cohen025={COHEN / 'cohen_full_sigma_0.25'}",
