@@ -7,13 +7,15 @@ from __future__ import annotations
 import argparse
 import copy
 import shlex
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from linf_smoothing import methods as methods_module
-from linf_smoothing.config import train_settings, validate_config
+from linf_smoothing.config import merged, train_settings, validate_config
 from linf_smoothing.errors import ConfigError
 from linf_smoothing.macer import macer_terms
 from linf_smoothing.methods import METHODS
@@ -21,6 +23,8 @@ from linf_smoothing.models import cifar_resnet
 from linf_smoothing.settings import TrainSettings, add_arguments, as_dict, from_arguments, to_arguments
 from linf_smoothing.smoothadv import ddn_attack, pgd_attack, warmed_up_epsilon
 from linf_smoothing.training import train, train_step
+
+ROOT = Path(__file__).resolve().parents[1]
 
 NEW_METHODS = {
     "smoothadv": {"epsilon": 0.5, "attack_steps": 2, "noise_copies": 2, "attack": "ddn", "warmup_epochs": 10},
@@ -181,3 +185,17 @@ def test_each_method_trains_and_repeats_with_a_seed(method, keys):
         states.append(model.state_dict())
     for key in states[0]:
         assert torch.equal(states[0][key], states[1][key]), key
+
+
+def test_the_methods_overlay_is_valid_with_every_method_at_three_sizes(demo_config):
+    config = merged(demo_config, yaml.safe_load((ROOT / "profiles" / "methods" / "methods.yaml").read_text()))
+    validate_config(config)
+    sizes = {}
+    for experiment in config["experiments"]:
+        settings = train_settings(config, experiment["name"])
+        key = settings.method + (f"-{settings.attack}" if settings.method == "smoothadv" else "")
+        sizes.setdefault(key, set()).add(experiment["image_size"])
+    assert sizes == {name: {8, 12, 16} for name in
+                     ["trades", "gaussian", "smoothadv-pgd", "smoothadv-ddn", "consistency", "macer"]}
+    # the demo's and the baseline's experiments are repeated unchanged, so they are not retrained
+    assert config["experiments"][:3] == demo_config["experiments"]
