@@ -129,6 +129,23 @@ def test_smoothadv_warms_the_radius_up_from_the_epoch(monkeypatch):
     assert seen == pytest.approx([0.2, 0.4, 0.8])
 
 
+def test_macer_defers_lambda(monkeypatch):
+    seen = []
+
+    def spy(model, x, y, noise, sigma, lbd, *args):
+        seen.append(lbd)
+        return model(x + noise[:, 0]).sum() * 0
+
+    monkeypatch.setattr(methods_module, "macer_loss", spy)
+    settings = _settings(method="macer", noise_copies=2, macer_lambda=12.0, macer_deferred_epochs=2)
+    model = cifar_resnet(8, (4, 4, 4))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    images = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    for epoch in (0, 1, 2, 3):
+        train_step(model, optimizer, images, torch.zeros(4, dtype=torch.int64), settings, epoch=epoch)
+    assert seen == [0.0, 0.0, 12.0, 12.0]
+
+
 @pytest.mark.parametrize("attack", [pgd_attack, ddn_attack])
 def test_attacks_build_no_weight_gradients_and_stay_in_the_ball(attack):
     torch.manual_seed(0)

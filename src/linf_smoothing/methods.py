@@ -94,11 +94,16 @@ class Consistency(NoiseCopies):
 
 
 class Macer(NoiseCopies):
-    """MACER (Zhai et al. 2020), ``macer.macer_loss``."""
+    """MACER (Zhai et al. 2020), ``macer.macer_loss``; lambda is 0 in the first
+    ``macer_deferred_epochs`` epochs (Jeong & Shin's re-implementation, ``code/train_macer.py``
+    lines 104-106 of github.com/jh-jeong/smoothing-consistency a11954a, defers it until the
+    first learning-rate step: ``--deferred`` there is ``macer_deferred_epochs`` = lr_step_size + 1
+    here, their 0-based epoch <= lr_step_size)."""
 
     def loss(self, model, x, y, eta, drawn, settings, generator, attack_model, epoch=0):
-        return macer_loss(model, x, y, self.noise(eta, drawn), settings.sigma, settings.macer_lambda,
-                          settings.macer_gamma, settings.macer_beta)
+        lbd = 0.0 if epoch < settings.macer_deferred_epochs else settings.macer_lambda
+        return macer_loss(model, x, y, self.noise(eta, drawn), settings.sigma, lbd, settings.macer_gamma,
+                          settings.macer_beta)
 
 
 METHODS: dict[str, TrainingMethod] = {"trades": TradesNoise(), "gaussian": GaussianAugmentation(),

@@ -84,6 +84,9 @@ class TrainSettings:
                                       "(the authors' 8)", 8.0)
     macer_beta: float = _method_help("macer: inverse temperature beta of the robustness loss's softmax "
                                      "(the authors' 16)", 16.0)
+    macer_deferred_epochs: int = _method_help(
+        "macer: lambda is 0 in the first this many epochs (0: never, as the authors' main.py; Jeong & Shin's "
+        "train_macer.py --deferred defers it to the first learning-rate step)", 0)
 
 
 @dataclass(frozen=True, kw_only=True)
