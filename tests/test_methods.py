@@ -7,15 +7,19 @@ from __future__ import annotations
 import argparse
 import copy
 import shlex
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from ddp_steps import METHOD_SETTINGS, run_steps
+from test_distributed import ENV, TORCHRUN, assert_states
 
 from linf_smoothing import methods as methods_module
 from linf_smoothing.config import merged, train_settings, validate_config
+from linf_smoothing.distributed import SINGLE
 from linf_smoothing.errors import ConfigError
 from linf_smoothing.macer import macer_terms
 from linf_smoothing.methods import METHODS
@@ -216,3 +220,17 @@ def test_the_methods_overlay_is_valid_with_every_method_at_three_sizes(demo_conf
                      ["trades", "gaussian", "smoothadv-pgd", "smoothadv-ddn", "consistency", "macer"]}
     # the demo's and the baseline's experiments are repeated unchanged, so they are not retrained
     assert config["experiments"][:3] == demo_config["experiments"]
+
+
+@pytest.mark.parametrize("method", ["smoothadv", "macer"])
+def test_two_processes_take_the_step_of_one(tmp_path, method):
+    """Data-parallel training with m noise copies: two CPU processes (gloo) under torchrun stay
+    identical and take one process's steps (up to float rounding), as test_distributed checks
+    for TRADES."""
+    subprocess.run([*TORCHRUN, str(ROOT / "tests" / "ddp_steps.py"), str(tmp_path), method], check=True, env=ENV,
+                   capture_output=True, timeout=300)
+    replicas = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
+    for step in range(len(replicas[0])):
+        assert_states(replicas[0][step], replicas[1][step])
+    single = run_steps(SINGLE, METHOD_SETTINGS[method])
+    assert_states(replicas[0][0], single[0], atol=1e-6)
