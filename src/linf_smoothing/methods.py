@@ -3,8 +3,9 @@
 A method draws, for the whole (global) batch, whatever randomness of its own it needs beyond
 the noise eta (``draw``), so that data-parallel processes draw exactly what one process
 would; then computes the loss on this process's rows (``loss``). ``METHODS`` maps the
-configuration's ``method:`` to its implementation; a new method is a class here and its name
-in the schema's enum (see the README's "Extending").
+configuration's ``method:`` to its implementation; a new method is a class here (its science
+in a module of its own, as ``trades``, ``smoothadv``, ``consistency`` and ``macer``), its name
+and keys in the schema, and its settings in ``TrainSettings`` (see the README's "Extending").
 """
 from __future__ import annotations
 
