@@ -202,8 +202,11 @@ def test_a_yaml_error_names_the_file_and_line(tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     (lambda e: e.update(method="gaussian"),
-     "config key experiments[0].epsilon: epsilon is a setting of method trades; experiment size32 uses method "
-     "gaussian"),
+     "config key experiments[0].epsilon: epsilon is a setting of methods trades and smoothadv; experiment size32 "
+     "uses method gaussian"),
+    (lambda e: e.update(consistency_lambda=10.0),
+     "config key experiments[0].consistency_lambda: consistency_lambda is a setting of method consistency; "
+     "experiment size32 uses method trades"),
     (lambda e: e.pop("beta"), "config key experiments[0]: experiment size32 uses method trades, which needs beta"),
     (lambda e: e.update(checkpoint={"path": "m.pt", "format": "original"}),
      "config key experiments[0].method: experiment size32 imports a checkpoint and is not trained: leave out "

@@ -165,13 +165,16 @@ def _check_method_settings(config: dict[str, Any], schema: dict) -> None:
     if not isinstance(experiments, list):
         return
     methods = schema["properties"]["experiments"]["items"]["x-method-settings"]
-    owner = {key: method for method, keys in methods.items() for key in keys["required"] + keys["optional"]}
+    owners: dict[str, list[str]] = {}
+    for method, keys in methods.items():
+        for key in keys["required"] + keys["optional"]:
+            owners.setdefault(key, []).append(method)
     for i, exp in enumerate(experiments):
         if not isinstance(exp, dict):
             continue
         name, method = exp.get("name", f"experiments[{i}]"), exp.get("method")
         if "checkpoint" in exp:
-            for key in ["method", "training", *owner]:
+            for key in ["method", "training", *owners]:
                 if key in exp:
                     raise _bad(("experiments", i, key), f"experiment {name} imports a checkpoint and is not "
                                                         f"trained: leave out {key} (or the checkpoint)")
@@ -179,9 +182,10 @@ def _check_method_settings(config: dict[str, Any], schema: dict) -> None:
         if method not in methods:
             continue  # the schema names the methods
         for key in exp:
-            if key in owner and owner[key] != method:
-                raise _bad(("experiments", i, key), f"{key} is a setting of method {owner[key]}; experiment {name} "
-                                                    f"uses method {method}")
+            if key in owners and method not in owners[key]:
+                which = " and ".join(owners[key])
+                raise _bad(("experiments", i, key), f"{key} is a setting of method{'s' * (len(owners[key]) > 1)} "
+                                                    f"{which}; experiment {name} uses method {method}")
         missing = [key for key in methods[method]["required"] if key not in exp]
         if missing:
             raise _bad(("experiments", i), f"experiment {name} uses method {method}, which needs "

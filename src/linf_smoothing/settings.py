@@ -35,6 +35,11 @@ def _help(text: str, **kwargs) -> Any:
     return field(metadata={"help": text}, **kwargs)
 
 
+def _method_help(text: str, default: Any) -> Any:
+    """A method's own setting: ``as_dict`` leaves it out while it holds its default."""
+    return field(metadata={"help": text, "omit_default": True}, default=default)
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Everything that determines a trained model, given its data and starting weights."""
@@ -50,14 +55,40 @@ class TrainSettings:
     lr_gamma: float = _help("learning-rate factor at each milestone")
     crop_padding: int = _help("RandomCrop padding in pixels")
     seed: int = _help("seed of the initial weights and of every random draw")
-    method: str = _help("training method (methods.METHODS): trades (TRADES + Gaussian noise) or gaussian "
-                        "(Gaussian augmentation)")
+    method: str = _help("training method (methods.METHODS): trades (TRADES + Gaussian noise), gaussian "
+                        "(Gaussian augmentation), smoothadv, consistency or macer")
     lr_milestones: tuple[int, ...] = _help("epochs (0-based) from which the learning rate is multiplied by lr_gamma",
                                            default=())
     mixed_precision: bool = _help("bf16 autocast on CUDA", default=False)
-    epsilon: float = _help("TRADES l2 radius of the inner maximization (method trades)", default=0.0)
+    epsilon: float = _help("l2 radius of the attack (methods trades and smoothadv)", default=0.0)
     beta: float = _help("TRADES weight; 0 runs no attack (method trades)", default=0.0)
-    attack_steps: int = _help("steps of the inner maximization (method trades)", default=0)
+    attack_steps: int = _help("steps of the inner maximization (methods trades and smoothadv)", default=0)
+    # Settings of the other methods (methods.METHODS). Each has a default that leaves every other
+    # method's training unchanged, and is left out of ``as_dict`` (the identity of a training, its
+    # checkpoint's metadata) while at that default, so adding them changed no existing identity.
+    noise_copies: int = _method_help(
+        "noise draws per training image, m: smoothadv's num-noise-vec (Salman et al.'s best CIFAR-10 model at "
+        "sigma 0.12: 4), consistency's num-noise-vec (the authors' examples: 2), macer's gauss_num (main.py: 16)", 1)
+    attack: str = _method_help("smoothadv's attack: pgd (l2 PGD, step 2 epsilon / attack_steps) or ddn "
+                               "(Salman et al.'s best CIFAR-10 model: ddn, 4 steps, epsilon 255/256)", "pgd")
+    warmup_epochs: int = _method_help(
+        "smoothadv: epochs over which the attack's radius grows linearly to epsilon, min(epsilon, (epoch + 1) "
+        "epsilon / warmup_epochs); the authors' CIFAR-10 runs use 10, their script's default 1 (no warm-up)", 1)
+    ddn_gamma: float = _method_help("smoothadv with attack ddn: DDN's norm factor gamma (the authors' 0.05)", 0.05)
+    consistency_lambda: float = _method_help(
+        "consistency: weight lambda of the KL term (train_consistency.py's default 10, with m = 2 in the "
+        "authors' examples); 0 with noise_copies 1 is Gaussian augmentation", 0.0)
+    consistency_eta: float = _method_help("consistency: weight eta of the entropy term (the authors' 0.5)", 0.5)
+    macer_lambda: float = _method_help(
+        "macer: weight lambda of the robustness loss (main.py's CIFAR-10 default 12, with batch 64, lr 0.01, "
+        "weight decay 5e-4, 440 epochs, milestones 200 and 400)", 0.0)
+    macer_gamma: float = _method_help("macer: hinge gamma on the radius sigma/2 (Phi^-1(p1) - Phi^-1(p2)) "
+                                      "(the authors' 8)", 8.0)
+    macer_beta: float = _method_help("macer: inverse temperature beta of the robustness loss's softmax "
+                                     "(the authors' 16)", 16.0)
+    macer_deferred_epochs: int = _method_help(
+        "macer: lambda is 0 in the first this many epochs (0: never, as the authors' main.py; Jeong & Shin's "
+        "train_macer.py --deferred defers it to the first learning-rate step)", 0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,5 +206,10 @@ def to_arguments(settings) -> str:
 
 
 def as_dict(settings) -> dict[str, Any]:
-    """Plain values (tuples as lists), for JSON and checkpoints."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(settings).items()}
+    """Plain values (tuples as lists), for JSON and checkpoints; a method's own setting only where it
+    differs from its default (so a new method's settings leave older identities unchanged)."""
+    out = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(settings).items()}
+    for f in dataclasses.fields(settings):
+        if f.metadata.get("omit_default") and getattr(settings, f.name) == f.default:
+            del out[f.name]
+    return out

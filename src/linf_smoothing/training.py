@@ -55,13 +55,15 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
                labels: torch.Tensor, settings: TrainSettings, generator: torch.Generator | None = None,
-               replica: Replica = SINGLE, parallel_model: torch.nn.Module | None = None) -> torch.Tensor:
+               replica: Replica = SINGLE, parallel_model: torch.nn.Module | None = None,
+               epoch: int = 0) -> torch.Tensor:
     """One optimizer step on a (global) batch of uint8 images already on the device: crop and
     flip, draw the noise and the method's own randomness (TRADES: the attack's start), then on
     this process's rows the method's loss (bf16 autocast on CUDA if asked), backward, step.
 
     With several processes, ``parallel_model`` (``model`` in DistributedDataParallel)
-    computes the loss and ``model`` runs the attack. Returns this process's share of the
+    computes the loss and ``model`` runs the attack. ``epoch`` (0-based) reaches the method
+    (SmoothAdv's warm-up). Returns this process's share of the
     batch's mean loss (the shares sum to the mean) as a device tensor, so the loop never
     waits for the device."""
     method = METHODS[settings.method]
@@ -74,7 +76,8 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images:
                               enabled=settings.mixed_precision and x.device.type == "cuda")
     with autocast:
         loss = method.loss(model if parallel_model is None else parallel_model, x, labels[rows], eta[rows],
-                           None if drawn is None else drawn[rows], settings, generator, attack_model=model)
+                           None if drawn is None else drawn[rows], settings, generator, attack_model=model,
+                           epoch=epoch)
     share = loss * (len(x) / len(images))
     optimizer.zero_grad(set_to_none=True)
     # DistributedDataParallel averages the processes' gradients; the shares sum to the mean.
@@ -166,7 +169,7 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
         for idx in _batches(len(x_train), settings.batch_size, torch.randperm(len(x_train), generator=shuffle)):
             idx = idx.to(device)
             loss_sum += train_step(model, optimizer, x_train[idx], y_train[idx], settings, generator,
-                                   replica, parallel_model) * len(idx)
+                                   replica, parallel_model, epoch) * len(idx)
         scheduler.step()
         row = {
             "epoch": epoch, "lr": lr,
