@@ -2,6 +2,7 @@
 # certificates at three image sizes. `snakemake all` builds the tables, the figures and a
 # provenance record; `snakemake --report report.html` gathers them into one page.
 import copy
+import json
 import os
 
 from snakemake.common.configfile import load_configfile
@@ -49,6 +50,28 @@ def merge_profile_overlays(config):
 
 
 merge_profile_overlays(config)
+
+
+def warn_of_dropped_experiments(config):
+    """A run in a results folder whose last run had more experiments redraws the tables and
+    figures without them: say so, before any job."""
+    record = os.path.join(str(config.get("results_dir")), "provenance.json")
+    try:
+        with open(record) as handle:
+            before = [exp["name"] for exp in json.load(handle)["config"]["experiments"]]
+        now = {exp["name"] for exp in config["experiments"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    dropped = [name for name in before if name not in now]
+    if dropped:
+        logger.warning(
+            f"{record} lists experiments this configuration lacks ({', '.join(dropped)}): "
+            "this run redraws its tables and figures without them (their models and "
+            "certifications stay). Give this configuration its own results_dir to keep both."
+        )
+
+
+warn_of_dropped_experiments(config)
 
 
 report: "report/workflow.rst"

@@ -2,6 +2,7 @@
 and the README's counts of planned jobs are the dry runs'."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -59,3 +60,15 @@ def test_the_released_profiles_job_count_is_the_dry_runs(tmp_path):
     released = planned_jobs(dry_run(workdir, "--profile", str(ROOT / "profiles" / "released")))
     assert [rule for rule, _ in released].count("import_checkpoint") == 3
     assert len(released) + 1 == stated_jobs(r"--profile profiles/released # (\d+) jobs")
+
+
+def test_a_run_that_drops_the_folders_experiments_says_so(tmp_path):
+    """The demo after the baseline in one folder (here: the paper's run after a record with one
+    more experiment) warns before any job that the tables lose that experiment's rows."""
+    record = tmp_path / "results" / "provenance.json"
+    record.parent.mkdir(parents=True)
+    experiments = [{"name": name} for name in ("size32", "size48", "size64", "gaussian32")]
+    record.write_text(json.dumps({"config": {"experiments": experiments}}))
+    result = dry_run(tmp_path)
+    assert ("results/provenance.json lists experiments this configuration lacks (gaussian32)"
+            in result.stdout + result.stderr)
