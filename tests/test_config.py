@@ -44,7 +44,7 @@ def test_baseline_overlay_adds_gaussian_augmentation_beside_the_demo(demo_config
 
     config = merged(demo_config, load_yaml(ROOT / "profiles" / "baseline" / "baseline.yaml"))
     validate_config(config)
-    # The demo's TRADES experiments are the demo's own, so their outputs are reused.
+    # The demo's TRADES experiments are the demo's own, so their models are the demo's.
     assert config["experiments"][:3] == demo_config["experiments"]
     for trades, gaussian in zip(config["experiments"][:3], config["experiments"][3:]):
         assert train_settings(config, gaussian["name"]).method == "gaussian"

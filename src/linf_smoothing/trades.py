@@ -50,8 +50,16 @@ def l2_adversary(model: nn.Module, x: torch.Tensor, eta: torch.Tensor, epsilon: 
     delta starts at ``start``, by default a fresh 0.001 * N(0, I) draw; each of ``steps`` steps
     moves it by 2*epsilon/steps along
     the per-sample-normalized gradient of sum KL(p(x + eta) || p(x + delta + eta)) (a random
-    direction where that gradient is 0), then clamps x + delta to [0, 1] and projects delta
-    onto the l2 ball. Runs in eval mode and restores the model's mode afterwards.
+    unit direction where that gradient is exactly 0), then clamps x + delta to [0, 1] and
+    projects delta onto the l2 ball. Runs in eval mode and restores the model's mode afterwards.
+
+    Where the gradient is exactly 0, TRADES (Zhang et al.'s trades.py) and the original replace
+    it by an *unnormalized* N(0, I) draw, so their step there is 2*epsilon/steps * ||z||, about
+    2*epsilon/steps * sqrt(d): beyond epsilon once sqrt(d) > steps/2 (always in the paper), so
+    the clamp and the projection leave delta near the ball's surface in a random direction. Here
+    the draw is normalized like any gradient, so the step keeps its length. A deliberate
+    difference, which never arose in the demo's training (README, "Differences from the
+    original code").
     """
     was_training = model.training
     model.eval()
@@ -66,7 +74,7 @@ def l2_adversary(model: nn.Module, x: torch.Tensor, eta: torch.Tensor, epsilon: 
         with torch.no_grad():
             norms = _per_sample_norm(grad)
             zero = norms.view(-1) == 0
-            if zero.any():  # a flat KL gives no direction: take a random one, as TRADES does
+            if zero.any():  # a flat KL gives no direction: a random unit one (TRADES: unnormalized)
                 grad[zero] = torch.randn(grad[zero].shape, device=x.device, dtype=x.dtype, generator=generator)
                 norms = _per_sample_norm(grad)
             delta = delta + step_size * grad / norms
