@@ -1,4 +1,5 @@
 # Config validation and the functions that map an experiment to its paths and parameters.
+import copy
 import json
 import os
 import re
@@ -6,8 +7,10 @@ import shlex
 import sys
 from pathlib import Path
 
+from snakemake.common.configfile import load_configfile
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
+from snakemake.utils import update_config
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
@@ -29,18 +32,76 @@ from linf_smoothing.settings import as_dict, to_arguments
 from linf_smoothing.shards import selected_images, shard_damage, shard_images
 
 
-def merged_configfiles():
-    """The configuration files in the order Snakemake merges them: the workflow's
-    config.yaml, then each --configfile (a profile's `configfiles` among them)."""
-    overlays = [str(f) for f in workflow.overwrite_configfiles or []]
-    return [str(f) for f in workflow.configfiles if str(f) not in overlays] + overlays
+# A profile names its overlays twice: `configfiles:` and `config: [profile_configfiles=...]`.
+# A --configfile on the command line replaces the profile's `configfiles:` (Snakemake's rule
+# for an option given twice) but not its `config:`, so the overlays named there are merged
+# here beneath the command line's: config.yaml, the profile's overlays (paths relative to this
+# folder), the command line's --configfile files in order, then its --config values.
+def shown(path):
+    """A configuration file's path as the log shows it: relative to this folder if inside."""
+    relative = os.path.relpath(os.path.abspath(path), workflow.basedir)
+    return os.path.abspath(path) if relative.startswith("..") else relative
+
+
+def merge_profile_overlays(config):
+    """Merge the profile's overlays beneath the command line's; log and return the
+    configuration files in merge order (for naming the file a bad key came from)."""
+    overlays = config.pop("profile_configfiles", None) or []
+    overlays = [overlays] if isinstance(overlays, str) else list(overlays)
+    overlays = [os.path.join(workflow.basedir, path) for path in overlays]
+    if overlays:
+        merged = load_configfile(os.path.join(workflow.basedir, "config.yaml"))
+        for overlay in overlays:
+            update_config(merged, load_configfile(overlay))
+        command_line = copy.deepcopy(workflow.config_settings.overwrite_config)
+        update_config(merged, command_line)
+        merged.pop("profile_configfiles", None)
+        config.clear()
+        config.update(merged)
+    files = ["config.yaml"] + [f"{shown(path)} (profile)" for path in overlays]
+    for path in workflow.overwrite_configfiles:
+        if os.path.abspath(path) not in map(os.path.abspath, overlays):
+            files.append(shown(path))
+    for key in workflow.config_settings.config:
+        if key != "profile_configfiles":
+            files.append(f"--config {key}")
+    logger.info("Configuration: " + ", ".join(files))
+    base = os.path.join(workflow.basedir, "config.yaml")
+    command_line = [
+        str(path)
+        for path in workflow.overwrite_configfiles or []
+        if os.path.abspath(path) not in map(os.path.abspath, overlays)
+    ]
+    return [base] + overlays + command_line
+
+
+CONFIGFILES = merge_profile_overlays(config)
+
+
+def warn_of_dropped_experiments(config):
+    """A run in a results folder whose last run had more experiments redraws the tables and
+    figures without them: say so, before any job."""
+    record = os.path.join(str(config.get("results_dir")), "provenance.json")
+    try:
+        with open(record) as handle:
+            before = [exp["name"] for exp in json.load(handle)["config"]["experiments"]]
+        now = {exp["name"] for exp in config["experiments"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    dropped = [name for name in before if name not in now]
+    if dropped:
+        logger.warning(
+            f"{record} lists experiments this configuration lacks ({', '.join(dropped)}): "
+            "this run redraws its tables and figures without them (their models and "
+            "certifications stay). Give this configuration its own results_dir to keep both."
+        )
 
 
 try:
     validate_config(config)
 except ConfigError as error:
     key = getattr(error, "key", None)
-    source = None if key is None else config_source(merged_configfiles(), key)
+    source = None if key is None else config_source(CONFIGFILES, key)
     where = (
         f"set in {source}"
         if source
@@ -51,6 +112,8 @@ except ConfigError as error:
         )
     )
     raise WorkflowError(f"{error} ({where})") from None
+
+warn_of_dropped_experiments(config)
 
 for i, exp in enumerate(config["experiments"]):
     if "checkpoint" in exp and not os.path.isfile(exp["checkpoint"]["path"]):
