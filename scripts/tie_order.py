@@ -15,13 +15,14 @@ each certificate. The README's "Differences from the original code" quotes it on
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from linf_smoothing.certificates import ABSTAIN, certify_counts, parse_counts
-from linf_smoothing.results import read_certification, read_description
+from linf_smoothing.results import load_certification
 
 
 def lowest_first(selection: np.ndarray) -> tuple[int, int]:
@@ -42,13 +43,16 @@ def highest_first(selection: np.ndarray) -> tuple[int, int]:
 ORDERS = {"torch.topk": torch_topk, "highest index": highest_first}
 
 
-def choosing(selection: np.ndarray, pair: tuple[int, int]) -> np.ndarray:
-    """Selection counts whose stable order picks ``pair`` (a top two of ``selection``) first:
-    each of the two gains less than one vote, so only ties are broken otherwise."""
-    counts = selection.astype(float)
-    counts[pair[0]] += 0.5
-    counts[pair[1]] += 0.25
-    return counts
+def certify_choosing(pair: tuple[int, int], selection: np.ndarray, estimation: np.ndarray, sigma: float,
+                     alpha: float, variant: str, dimension: int):
+    """The certificate whose selection's top two are ``pair`` (a top two of ``selection``, with
+    ties broken otherwise than ours): the classes are reordered so that ours, which takes the
+    lowest index among ties, takes ``pair``, and the predicted class is mapped back."""
+    order = list(pair) + [c for c in range(len(selection)) if c not in pair]
+    certificate = certify_counts(selection[order], estimation[order], sigma, alpha, variant, dimension)
+    if certificate.predict == ABSTAIN:
+        return certificate
+    return dataclasses.replace(certificate, predict=order[certificate.predict])
 
 
 def accuracies(certificates, labels, threshold) -> str:
@@ -58,8 +62,7 @@ def accuracies(certificates, labels, threshold) -> str:
 
 
 def compare(path: Path, threshold: float, variants: list[str]) -> None:
-    frame = read_certification(path)
-    description = read_description(path)
+    frame, description = load_certification(path)
     if description is None or "selection_counts" not in frame:
         raise SystemExit(f"{path}: not one of this project's certification files (no counts)")
     sigma, alpha, dimension = description["sigma"], description["alpha"], description["dimension"]
@@ -80,7 +83,7 @@ def compare(path: Path, threshold: float, variants: list[str]) -> None:
         print(f"  ties by {name}: the top class differs on {top} of the images, the runner-up on {runner_up} "
               f"({100 * runner_up / len(frame):.1f}%)")
         for variant in variants:
-            theirs = [certify_counts(choosing(s, pair), e, sigma, alpha, variant, dimension)
+            theirs = [certify_choosing(pair, s, e, sigma, alpha, variant, dimension)
                       for s, e, pair in zip(selections, estimations, pairs)]
             radius = sum(int(a.radius_linf != b.radius_linf) for a, b in zip(ours[variant], theirs))
             flips = sum(int((a.predict == ABSTAIN) != (b.predict == ABSTAIN)) for a, b in zip(ours[variant], theirs))
