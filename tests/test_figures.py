@@ -48,6 +48,10 @@ def assert_legends_outside(fig):
         box = legend.get_window_extent(renderer)
         for ax in fig.axes:
             assert not box.overlaps(ax.get_window_extent(renderer)), "a legend covers an axes"
+        titles = [ax.title for ax in fig.axes] + ([fig._suptitle] if fig._suptitle is not None else [])
+        for title in titles:
+            if title.get_text():
+                assert not box.overlaps(title.get_window_extent(renderer)), "a legend covers a title"
 
 
 def legend_texts(fig) -> list[str]:
@@ -111,7 +115,7 @@ def test_legends_lie_outside_the_axes(original_figure, tmp_path):
                             "train_accuracy_noisy": 0.5, "test_accuracy_noisy": 0.4, "test_accuracy_clean": 0.6,
                             "seconds": 1.0})
     histories = {f"run{i}": history for i in range(6)}  # the baseline's six runs: 18 accuracy curves
-    assert_legends_outside(training_figure(histories, "t", [tmp_path / "t.png"]))
+    assert_legends_outside(training_figure(histories, "a long title " * 8, [tmp_path / "t.png"]))
 
 
 def test_training_figure_names_each_runs_method_and_counts_whole_epochs(tmp_path):

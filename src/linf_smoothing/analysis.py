@@ -465,7 +465,7 @@ def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, c
     ax.grid(False, axis="x")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("certified accuracy")
-    ax.set_title(title + (f"\n{textwrap.fill(subtitle, 90)}" if subtitle else ""), fontsize="medium",
+    ax.set_title(textwrap.fill(title, 90) + (f"\n{textwrap.fill(subtitle, 90)}" if subtitle else ""), fontsize="medium",
                  pad=6 + 8 * (max(stacked.values()) + 1 if stacked else 0))  # above the threshold triangles
 
     handles = [_legend_header("runs (colour and marker)")]
@@ -553,7 +553,7 @@ def training_figure(histories: dict[str, pd.DataFrame], title: str, paths: list[
                               markersize=4, label=f"{label}: {method}"))
     handles.append(_legend_header("accuracy (line style)"))
     handles += [Line2D([], [], color="0.15", linestyle=style, label=what) for style, what in styles.values()]
-    legend = fig.legend(handles=handles, loc="outside right upper", frameon=True, fontsize="small")
+    legend = fig.legend(handles=handles, loc="outside right center", frameon=True, fontsize="small")
     for text, handle in zip(legend.get_texts(), handles):
         if handle.get_linestyle() == "None" and handle.get_marker() in ("None", None, ""):
             text.set_fontweight("bold")
