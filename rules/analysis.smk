@@ -117,7 +117,8 @@ rule radius_figures:
 
 rule training_curves:
     input:
-        [metrics_path(exp) for exp in TRAINED],
+        metrics=[metrics_path(exp) for exp in TRAINED],
+        checkpoints=[model_path(exp) for exp in TRAINED],  # their metadata names each run's method
     output:
         report(
             f"{RESULTS}/figures/training_curves.png",
@@ -133,10 +134,11 @@ rule training_curves:
         "../envs/pipeline.yaml"
     params:
         runs=" ".join(f"{exp}={metrics_path(exp)}" for exp in TRAINED),
+        checkpoints=" ".join(f"{exp}={model_path(exp)}" for exp in TRAINED),
         outdir=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
         script("plot_training.py")
-        + " {params.runs} --outdir {params.outdir} > {log} 2>&1"
+        + " {params.runs} --checkpoint {params.checkpoints} --outdir {params.outdir} > {log} 2>&1"
 
 
 rule provenance:

@@ -14,9 +14,11 @@ Writes to OUTDIR:
   benchmark.{csv,md,tex}          each run and certificate on all its images, then the paper's rows
   certified_at_radii.{csv,md}     certified accuracy of each run and certificate at --grid-radii
   vary_dim.{png,pdf}              certified accuracy against l-inf radius (images with
-                                  idx % FIGURE_SKIP == 0), 2/255 and the ceilings marked
+                                  idx % FIGURE_SKIP == 0, stated in the figure), 2/255 and
+                                  each run's largest certifiable radius marked
   certified_l2.{png,pdf}          the same against l2 radius          (first certificate)
   certified_normalized.{png,pdf}  the same against radius*sqrt(d)/sigma
+The figures' title is --figure-title, or else the dataset and architecture the files record.
 --only limits the output to one group."""
 import argparse
 from pathlib import Path
@@ -26,12 +28,16 @@ import numpy as np
 from linf_smoothing import cli
 from linf_smoothing.analysis import (
     Declared,
+    Mark,
     benchmark_table,
     certified_runs,
     curve_figure,
     every_nth,
+    figure_title,
     load_run,
     radius_grid_table,
+    run_legend,
+    subset_note,
     vary_dim_figure,
     with_scaled_radii,
     write_radius_grid,
@@ -118,6 +124,7 @@ def main() -> None:
 
     runs = {label: load(label, path) for label, path in args.runs}
     wanted = set(OUTPUTS) if args.only is None else {args.only}
+    totals = {label: len(run.frame) for label, run in runs.items()}  # images certified, for the figures
     if not wanted & {"table", "grid"}:  # the figures need only their subset: recertify no more rows
         for run in runs.values():
             run.frame = every_nth(run.frame, settings.figure_skip)
@@ -125,7 +132,8 @@ def main() -> None:
     written = []
     if "table" in wanted:
         published = {method: (path, load(method, path).frame) for method, path in args.published}
-        written += write_tables(benchmark_table(certified, settings.linf_threshold, published), args.outdir,
+        datasets = [(run.description or {}).get("dataset") for run in runs.values()]
+        written += write_tables(benchmark_table(certified, settings.linf_threshold, published, datasets), args.outdir,
                                 settings.linf_threshold)
     if "grid" in wanted:
         written += write_radius_grid(radius_grid_table(certified, settings.grid_radii, settings.grid_radii_l2),
@@ -134,34 +142,47 @@ def main() -> None:
     subsets = {key: every_nth(frame, settings.figure_skip) for key, frame in certified.items()}
     reference = {label: every_nth(load(label, path).frame, settings.figure_skip) for label, path in args.reference}
     ceilings = {key: c for key in certified if (c := runs[key[0]].ceiling(key[1])) is not None}
+    # figures: titles and legends from what the files record; the drawn subset stated
+    title = settings.figure_title or figure_title(runs)
+    subtitle = subset_note(settings.figure_skip)
+    first_keys = {}  # each run's first certificate
+    for key in subsets:
+        first_keys.setdefault(key[0], key)
+    run_ceiling = {label: ceilings.get(key) for label, key in first_keys.items()}
+    run_labels = {label: run_legend(label, run, len(subsets[first_keys[label]]), totals[label], run_ceiling[label])
+                  for label, run in runs.items()}
     if "vary_dim" in wanted:
         radii = np.linspace(0.0, settings.radius_max, settings.radius_points)
         paths = [args.outdir / "vary_dim.png", args.outdir / "vary_dim.pdf"]
-        vary_dim_figure(subsets, radii, settings.linf_threshold, list(ceilings.values()), settings.figure_title,
-                        paths, reference)
+        vary_dim_figure(subsets, radii, settings.linf_threshold,
+                        {label: c for label, c in run_ceiling.items() if c is not None}, title, paths, reference,
+                        run_labels, subtitle)
         written += paths
     if "radius_figures" in wanted:
         missing = [label for label, run in runs.items() if run.sigma is None]
         if missing:
             raise ValueError(f"--noise LABEL=SIGMA:DIM is needed for {', '.join(missing)} (l2 and normalized figures)")
-        first_keys = {}  # each run's first certificate
-        for key in subsets:
-            first_keys.setdefault(key[0], key)
         first = {key: subsets[key] for key in first_keys.values()}
         scaled = {key: with_scaled_radii(frame, runs[key[0]].sigma, runs[key[0]].dimension)
                   for key, frame in first.items()}
-        # x ranges: a little past the largest ceiling (or the largest radius, without N and alpha)
-        ceilings_l2 = {key: c * np.sqrt(runs[key[0]].dimension) for key, c in ceilings.items() if key in first}
-        top_l2 = 1.1 * max(ceilings_l2.values() or [f["radius_l2"].max() for f in scaled.values()])
-        top_normalized = 1.1 * max([c / runs[key[0]].sigma for key, c in ceilings_l2.items()] or
-                                   [f["radius_over_sigma"].max() for f in scaled.values()])
-        for column, top, name, xlabel in (
-                ("radius_l2", top_l2, "certified_l2", r"$\ell_2$ radius"),
-                ("radius_over_sigma", top_normalized, "certified_normalized",
-                 r"$\ell_\infty$ radius $\times \sqrt{d} / \sigma$ (= $\ell_2$ radius / $\sigma$)")):
+        # each run's threshold and ceiling in the figure's unit: l2 = r sqrt(d), normalized = r sqrt(d) / sigma
+        units = {"radius_l2": {label: np.sqrt(run.dimension) for label, run in runs.items()},
+                 "radius_over_sigma": {label: np.sqrt(run.dimension) / run.sigma for label, run in runs.items()}}
+        t = settings.linf_threshold
+        for column, name, xlabel, threshold_label in (
+                ("radius_l2", "certified_l2", r"$\ell_2$ radius", f"{t * 255:g}/255 in l2: r·√d, per run"),
+                ("radius_over_sigma", "certified_normalized",
+                 r"$\ell_\infty$ radius $\times \sqrt{d} / \sigma$ (= $\ell_2$ radius / $\sigma$)",
+                 f"{t * 255:g}/255 here: r·√d/σ, per run")):
+            scale = units[column]
+            # x range: a little past the largest ceiling (or the largest radius, without N and alpha)
+            top = 1.1 * max([c * scale[label] for label, c in run_ceiling.items() if c is not None] or
+                            [f[column].max() for f in scaled.values()])
+            marks = [Mark(t * scale[label], "threshold", label) for label in runs]
+            marks += [Mark(c * scale[label], "ceiling", label) for label, c in run_ceiling.items() if c is not None]
             paths = [args.outdir / f"{name}.png", args.outdir / f"{name}.pdf"]
-            curve_figure(scaled, np.linspace(0.0, top, settings.radius_points), column, xlabel,
-                         settings.figure_title, paths)
+            curve_figure(scaled, np.linspace(0.0, top, settings.radius_points), column, xlabel, title, paths,
+                         marks, run_labels=run_labels, subtitle=subtitle, threshold_label=threshold_label)
             written += paths
     print("\n".join(map(str, written)))
 

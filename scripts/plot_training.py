@@ -3,32 +3,62 @@
 clean test images) from the metrics tables that train.py writes.
 
     python scripts/plot_training.py size32=results/models/size32/epochs.tsv ... --outdir results/figures
-"""
+
+Each run's training method, architecture and dataset come from the checkpoint train.py
+writes beside its metrics table (``model.pt``, or --checkpoint LABEL=PATH); the title is
+--title, or else what the checkpoints record."""
 import argparse
 from pathlib import Path
 
 import pandas as pd
 
 from linf_smoothing import cli
-from linf_smoothing.analysis import training_figure
+from linf_smoothing.analysis import architecture_name, dataset_name, training_figure
 from linf_smoothing.training import METRIC_COLUMNS
+
+
+def checkpoint_metadata(path: Path) -> dict:
+    """The metadata of a checkpoint (an empty dict where there is none)."""
+    if not path.exists():
+        return {}
+    from linf_smoothing.results import load_checkpoint
+
+    return load_checkpoint(path)["metadata"]
+
+
+def default_title(metadata: dict[str, dict]) -> str:
+    """"Training on DATASET, ARCHITECTURE" from what the checkpoints record."""
+    parts = []
+    for name, of in (("dataset", lambda m: dataset_name(m.get("dataset"))),
+                     ("architecture", lambda m: architecture_name(m.get("architecture")))):
+        values = list(dict.fromkeys(v for m in metadata.values() if (v := of(m)) is not None))
+        if values:
+            parts.append(" / ".join(values))
+    return "Training" + (f" ({', '.join(parts)})" if parts else " (model not recorded)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=cli.labelled, metavar="LABEL=PATH")
     parser.add_argument("--outdir", required=True, type=Path)
-    parser.add_argument("--title", default="Training (TRADES + Gaussian noise)")
+    parser.add_argument("--title", help="title of the figure (default: from the checkpoints)")
+    parser.add_argument("--checkpoint", type=cli.labelled, nargs="*", default=[], metavar="LABEL=PATH",
+                        help="the run's checkpoint, whose metadata names its training method "
+                             "(default: model.pt beside the metrics table)")
     args = parser.parse_args()
-    histories = {}
+    checkpoints = dict(args.checkpoint)
+    histories, metadata = {}, {}
     for label, path in args.runs:
         history = pd.read_csv(path, sep="\t")
         missing = set(METRIC_COLUMNS) - set(history.columns)
         if missing:
             raise ValueError(f"{path} is not a metrics table of train.py: columns {sorted(missing)} are missing")
         histories[label] = history
+        metadata[label] = checkpoint_metadata(Path(checkpoints.get(label, Path(path).parent / "model.pt")))
+    methods = {label: m.get("training", {}).get("method") for label, m in metadata.items()}
+    title = args.title or default_title(metadata)
     paths = [args.outdir / "training_curves.png", args.outdir / "training_curves.pdf"]
-    training_figure(histories, args.title, paths)
+    training_figure(histories, title, paths, methods)
     print("\n".join(map(str, paths)))
 
 

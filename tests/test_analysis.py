@@ -80,10 +80,10 @@ def test_vary_dim_figure_draws_one_curve_per_run_and_the_marks(tmp_path):
             for label in ("size32", "size48", "size64")}
     radii = np.linspace(0, 0.01, 201)
     paths = [tmp_path / "f.png", tmp_path / "f.pdf"]
-    fig = vary_dim_figure(runs, radii, 2 / 255, [0.008252], "CIFAR-10, ResNet110", paths)
+    fig = vary_dim_figure(runs, radii, 2 / 255, {"size32": 0.008252}, "CIFAR-10, ResNet110", paths)
     ax = fig.axes[0]
     curves = [line for line in ax.lines if len(line.get_xdata()) == len(radii)]
-    assert [line.get_label() for line in curves] == ["size32", "size48", "size64"]
+    assert [line.get_label() for line in curves] == [f"{label}, {AS_IN_FILE}" for label, _ in runs]
     marks = sorted(float(line.get_xdata()[0]) for line in ax.lines if line not in curves)
     assert marks == pytest.approx([2 / 255, 0.008252])
     assert ax.get_xlim() == (0.0, 0.01) and ax.get_ylim() == (0.0, 1.0)
@@ -133,9 +133,11 @@ def test_curve_and_training_figures_have_their_curves(tmp_path):
                        reference={"original": runs["size32", "blum"]})
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.lines] == ["size32, blum", "size32, sound_top2", "size48, blum",
-                                                       "size48, sound_top2", "original"]
-    assert [line.get_linestyle() for line in ax.lines] == ["-", "-.", "-", "-.", "--"]
+                                                       "size48, sound_top2", "published: original"]
+    styles = [line.get_linestyle() for line in ax.lines]
+    assert styles[0] == styles[2] == "-" and styles[1] == styles[3] != "-"
     assert ax.lines[0].get_color() == ax.lines[1].get_color() != ax.lines[2].get_color()
+    assert ax.lines[4].get_linewidth() > 2 * ax.lines[0].get_linewidth() and ax.lines[4].get_alpha() < 0.5
     assert ax.get_xlabel() == "l2 radius"
     history = pd.DataFrame({"epoch": [0, 1, 2], "lr": 0.1, "train_loss": [2.0, 1.5, 1.0],
                             "train_accuracy_noisy": [0.3, 0.5, 0.6], "test_accuracy_noisy": [0.3, 0.4, 0.5],

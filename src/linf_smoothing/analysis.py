@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -223,11 +224,17 @@ def certified_runs(runs: dict[str, Run], certificates) -> dict[tuple[str, str], 
     return out
 
 
+PUBLISHED_DATASET = "cifar10"  # the dataset of the paper's published rows
+
+
 def benchmark_table(runs: dict[tuple[str, str], pd.DataFrame], threshold: float,
-                    published_files: dict[str, tuple[str, pd.DataFrame]] | None = None) -> pd.DataFrame:
+                    published_files: dict[str, tuple[str, pd.DataFrame]] | None = None,
+                    datasets=()) -> pd.DataFrame:
     """One row per run and certificate (all its images), then the paper's published rows; a
     published row named in ``published_files`` (method -> (path, rows)) is computed from that
-    published certification file instead of typed, and says so in ``computed_from``."""
+    published certification file instead of typed, and says so in ``computed_from``.
+    ``datasets`` are the runs' datasets as their descriptions record them (None: unknown):
+    the paper's rows, all on CIFAR-10, are kept only if every known one is CIFAR-10."""
     ours = [summarize(label, frame, threshold, certificate) for (label, certificate), frame in runs.items()]
     published_files = published_files or {}
     unknown = set(published_files) - {method for method, _, _ in PUBLISHED_ROWS}
@@ -235,6 +242,8 @@ def benchmark_table(runs: dict[tuple[str, str], pd.DataFrame], threshold: float,
         raise ValueError(f"no published row is named {sorted(unknown)[0]!r}; the rows are: "
                          + "; ".join(method for method, _, _ in PUBLISHED_ROWS))
     paper = []
+    if any(d is not None and d != PUBLISHED_DATASET for d in datasets):
+        return pd.DataFrame([dict(r, computed_from=np.nan) for r in ours], columns=TABLE_COLUMNS)
     for method, certified, natural in PUBLISHED_ROWS:
         row = {"source": "published", "label": method, "certificate": "blum" if "Blum" in method else np.nan,
                "images": np.nan, "natural_accuracy": natural / 100, "certified_accuracy": certified / 100,
@@ -348,6 +357,78 @@ def write_radius_grid(table: pd.DataFrame, outdir: Path, stem: str = "certified_
     return paths
 
 
+DATASET_NAMES = {"cifar10": "CIFAR-10", "digits": "scikit-learn digits"}
+METHOD_NAMES = {"trades": "TRADES + Gaussian noise", "gaussian": "Gaussian augmentation"}
+CERTIFICATE_NAMES = {
+    "blum": "blum (the original's; not sound in general)",
+    "sound_top2": "sound_top2 (sound top-2)",
+    "cohen": "cohen (Cohen et al.'s; sound)",
+    AS_IN_FILE: "as in the file (its own certificate)",
+}
+
+
+def dataset_name(dataset: str | None) -> str | None:
+    return None if dataset is None else DATASET_NAMES.get(dataset, dataset)
+
+
+def method_name(method: str | None) -> str | None:
+    return None if method is None else METHOD_NAMES.get(method, method)
+
+
+def architecture_name(architecture: dict | None) -> str | None:
+    """"ResNet-110" for the description's ``architecture`` (depth, widths), None if unknown."""
+    if not architecture or "depth" not in architecture:
+        return None
+    return f"ResNet-{architecture['depth']}"
+
+
+def run_facts(run: Run) -> dict:
+    """What a figure can say of a run: dataset, architecture, training method (None where
+    the file does not record it), sigma and d."""
+    description = run.description or {}
+    return {"dataset": dataset_name(description.get("dataset")),
+            "architecture": architecture_name(description.get("architecture")),
+            "method": method_name(description.get("training_method")),
+            "sigma": run.sigma, "dimension": run.dimension}
+
+
+def figure_title(runs: dict[str, Run]) -> str:
+    """The figures' default title, from what the runs record: dataset and architecture where
+    all runs agree (joined by " / " where they differ), or a note of what the files omit."""
+    facts = [run_facts(run) for run in runs.values()]
+    known, missing = [], []
+    for key in ("dataset", "architecture"):
+        values = list(dict.fromkeys(f[key] for f in facts if f[key] is not None))
+        if values:
+            known.append(" / ".join(values))
+        if any(f[key] is None for f in facts):
+            missing.append("dataset" if key == "dataset" else "model")
+    if not known:
+        return "Certified accuracy (" + " and ".join(missing) + " not recorded in the files)"
+    return ", ".join(known) + (f" ({' and '.join(missing)} not recorded for some files)" if missing else "")
+
+
+def run_legend(label: str, run: Run, shown: int, total: int, ceiling: float | None = None) -> str:
+    """A run's legend entry: its label, method, sigma and d where known, the images drawn
+    (of how many certified) and its largest certifiable radius."""
+    facts = run_facts(run)
+    details = [facts["method"]] if facts["method"] else []
+    if run.sigma is not None:
+        details.append(f"σ {run.sigma:g}, d {run.dimension}")
+    details.append(f"{shown} of {total} images" if shown != total else f"{shown} images")
+    if ceiling is not None:
+        details.append(f"l-inf ceiling {ceiling:.4g}")
+    return f"{label}: " + ", ".join(details)
+
+
+def subset_note(skip: int) -> str:
+    """The figures' statement of the images they draw."""
+    if skip == 1:
+        return "all certified test images"
+    return (f"test images whose index is a multiple of {skip} (figure_skip); r = 0 is the table's natural "
+            "accuracy only where all of a run's images are drawn")
+
+
 def _style():
     import matplotlib
 
@@ -361,79 +442,193 @@ def _style():
 def _save(fig, paths) -> None:
     for path in paths:
         with atomic_path(Path(path)) as tmp:
-            fig.savefig(tmp, dpi=200, format=Path(path).suffix.lstrip("."))
+            fig.savefig(tmp, dpi=200, format=Path(path).suffix.lstrip("."), bbox_inches="tight")
 
 
-CERTIFICATE_STYLES = ("-", "-.", (0, (1, 1)))  # the first certificate solid, the others broken
+# A colour and a marker per run, a line style per certificate (the first solid), published
+# reference curves as wide translucent bands behind; vertical marks: the threshold black and
+# solid, each run's largest certifiable radius dash-dotted in the run's colour (runs sharing
+# one alternate their colours along it). No vertical gridlines, so no mark can pass for one.
+CERTIFICATE_STYLES = ("-", (0, (5, 2)), (0, (1, 1.5)))
+RUN_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+THRESHOLD_COLOR = "black"
+CEILING_STYLE = (4.0, 1.5, 1.0, 1.5)  # dash-dot
+
+
+@dataclass
+class Mark:
+    """A vertical line at ``x``: the table's threshold (``kind`` "threshold") or a run's
+    largest certifiable radius ("ceiling"), belonging to ``run`` (None: to all runs)."""
+
+    x: float
+    kind: str
+    run: str | None = None
+
+
+def _legend_header(text: str):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], linestyle="none", label=text)
 
 
 def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, column: str, xlabel: str,
-                 title: str, paths: list[Path], marks: list[tuple[float, str, str]] = (),
-                 reference: dict[str, pd.DataFrame] | None = None):
+                 title: str, paths: list[Path], marks: list[Mark] = (),
+                 reference: dict[str, pd.DataFrame] | None = None, run_labels: dict[str, str] | None = None,
+                 subtitle: str = "", threshold_label: str = "table's threshold"):
     """Certified accuracy against a radius column: one curve per (run, certificate), a colour
-    per run and a line style per certificate; optional thin dashed curves for ``reference``
-    runs (e.g. the original's published files), and vertical ``marks`` (x, label, line
-    style); saved to each of ``paths``; returns the figure."""
+    and a marker per run, a line style per certificate (each named in the legend); optional
+    ``reference`` curves (e.g. the original's published files) as wide translucent bands;
+    vertical ``marks``; ``run_labels`` the legend text of each run; the legend outside the
+    axes. Saved to each of ``paths``; returns the figure."""
     sns = _style()
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.transforms import blended_transform_factory, offset_copy
 
     labels = list(dict.fromkeys(label for label, _ in runs))
     certificates = list(dict.fromkeys(certificate for _, certificate in runs))
-    fig, ax = plt.subplots(figsize=(5.5, 4.0) if len(certificates) == 1 else (6.5, 4.8))
-    palette = sns.color_palette("colorblind", max(len(labels), len(reference or {})))
+    run_labels = run_labels or {}
+    fig, ax = plt.subplots(figsize=(13, 5.2), layout="constrained")
+    palette = sns.color_palette("colorblind", max(len(labels), 1) + len(reference or {}))
+    color = {label: palette[i] for i, label in enumerate(labels)}
+    every = max(1, len(radii) // 8)
     for (label, certificate), frame in runs.items():
-        name = label if len(certificates) == 1 else f"{label}, {certificate}"
-        ax.plot(radii, certified_accuracy(frame, radii, column), label=name, color=palette[labels.index(label)],
-                linewidth=2, linestyle=CERTIFICATE_STYLES[certificates.index(certificate) % len(CERTIFICATE_STYLES)])
-    for color, (label, frame) in zip(palette, (reference or {}).items()):
-        ax.plot(radii, certified_accuracy(frame, radii, column), label=label, color=color, linewidth=1.2,
-                linestyle="--", alpha=0.8)
-    for i, (x, label, style) in enumerate(marks):
-        ax.axvline(x, color="0.3" if style == "--" else "0.5", linestyle=style, linewidth=1, label=label)
+        i = labels.index(label)
+        ax.plot(radii, certified_accuracy(frame, radii, column), color=color[label],
+                linewidth=max(1.4, 2.8 - 0.4 * i), zorder=3 + 0.1 * i,
+                linestyle=CERTIFICATE_STYLES[certificates.index(certificate) % len(CERTIFICATE_STYLES)],
+                marker=RUN_MARKERS[i % len(RUN_MARKERS)], markersize=5,
+                markevery=(every * i // max(len(labels), 1) + every // 2, every),
+                label=f"{label}, {certificate}")
+    reference_handles = []
+    for j, (label, frame) in enumerate((reference or {}).items()):
+        # the band takes the colour of the run it stands beside (its label ends with the run's)
+        match = [run for run in labels if label.split()[-1] == run]
+        band = color[match[0]] if match else palette[len(labels) + j]
+        ax.plot(radii, certified_accuracy(frame, radii, column), color=band, linewidth=7, alpha=0.3,
+                solid_capstyle="butt", zorder=1, label=f"published: {label}")
+        reference_handles.append(Line2D([], [], color=band, linewidth=7, alpha=0.3, label=f"published: {label}"))
+
+    # marks: coinciding ceilings (to the plotted precision) alternate their runs' colours
+    ceilings: dict[float, list[str | None]] = {}
+    for mark in marks:
+        if mark.kind == "ceiling" and radii[0] <= mark.x <= radii[-1]:
+            ceilings.setdefault(round(mark.x, 10), []).append(mark.run)
+    for x, owners in ceilings.items():
+        period = sum(CEILING_STYLE) * len(owners)
+        for k, owner in enumerate(owners):
+            dashes = [CEILING_STYLE[0], CEILING_STYLE[1], CEILING_STYLE[2], period - sum(CEILING_STYLE[:3])]
+            ax.axvline(x, color=color.get(owner, "0.4"), linewidth=1.8, zorder=2,
+                       linestyle=(sum(CEILING_STYLE) * k, dashes), label=f"ceiling {owner}")
+    thresholds = [m for m in marks if m.kind == "threshold" and radii[0] <= m.x <= radii[-1]]
+    stacked: dict[float, int] = {}
+    top = blended_transform_factory(ax.transData, ax.transAxes)
+    for mark in thresholds:
+        ax.axvline(mark.x, color=THRESHOLD_COLOR, linewidth=1.3, zorder=2, label=f"threshold {mark.run or ''}")
+        if mark.run is not None:  # a per-run threshold: a triangle in the run's colour above it (stacked)
+            k = stacked[round(mark.x, 10)] = stacked.get(round(mark.x, 10), -1) + 1
+            ax.plot([mark.x], [1.0], marker="v", markersize=7, color=color.get(mark.run, "0.4"), clip_on=False,
+                    zorder=4, label=f"threshold marker {mark.run}",
+                    transform=offset_copy(top, fig=fig, y=4 + 8 * k, units="points"))
+
     ax.set_xlim(radii[0], radii[-1])
     ax.set_ylim(0, 1)
+    ax.grid(False, axis="x")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("certified accuracy")
-    ax.set_title(title)
-    ax.legend(loc="best", frameon=True, fontsize=None if len(certificates) == 1 else "x-small")
-    fig.tight_layout()
+    ax.set_title(textwrap.fill(title, 90) + (f"\n{textwrap.fill(subtitle, 90)}" if subtitle else ""), fontsize="medium",
+                 pad=6 + 8 * (max(stacked.values()) + 1 if stacked else 0))  # above the threshold triangles
+
+    handles = [_legend_header("runs (colour and marker)")]
+    for i, label in enumerate(labels):
+        handles.append(Line2D([], [], color=color[label], linewidth=2, marker=RUN_MARKERS[i % len(RUN_MARKERS)],
+                              markersize=5, label=run_labels.get(label, label)))
+    handles.append(_legend_header("certificates (line style)"))
+    for k, certificate in enumerate(certificates):
+        handles.append(Line2D([], [], color="0.15", linewidth=2,
+                              linestyle=CERTIFICATE_STYLES[k % len(CERTIFICATE_STYLES)],
+                              label=CERTIFICATE_NAMES.get(certificate, certificate)))
+    if reference_handles:
+        handles += [_legend_header("published files (bands)"), *reference_handles]
+    if thresholds or ceilings:
+        handles.append(_legend_header("vertical lines"))
+    if thresholds:
+        per_run = any(m.run is not None for m in thresholds)
+        handles.append(Line2D([], [], color=THRESHOLD_COLOR, linewidth=1.3,
+                              marker="v" if per_run else None, markerfacecolor="0.5", markeredgecolor="0.5",
+                              label=threshold_label + (" (▼ in the run's colour)" if per_run else "")))
+    if ceilings:
+        handles.append(Line2D([], [], color="0.4", linewidth=1.8, linestyle=(0, CEILING_STYLE),
+                              label=f"largest certifiable radius, {certificates[0]} (run's colour)"))
+    hidden = [m for m in marks if m.kind == "ceiling" and not radii[0] <= m.x <= radii[-1]]
+    if hidden:
+        handles.append(_legend_header(f"(ceiling beyond the axis: {', '.join(str(m.run) for m in hidden)})"))
+    legend = fig.legend(handles=handles, loc="outside right upper", frameon=True, fontsize="small")
+    for text, handle in zip(legend.get_texts(), handles):
+        if handle.get_linestyle() == "None" and handle.get_marker() in ("None", None, ""):
+            text.set_fontweight("bold")
     _save(fig, paths)
     plt.close(fig)
     return fig
 
 
 def vary_dim_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, threshold: float,
-                    ceilings: list[float], title: str, paths: list[Path],
-                    reference: dict[str, pd.DataFrame] | None = None):
+                    ceilings: dict[str, float], title: str, paths: list[Path],
+                    reference: dict[str, pd.DataFrame] | None = None, run_labels: dict[str, str] | None = None,
+                    subtitle: str = ""):
     """The paper's figure: certified accuracy against l-inf radius, one curve per run and
-    certificate, with the threshold and the largest certifiable radii (``ceilings``) marked."""
-    marks = [(threshold, f"{threshold * 255:g}/255", "--")]
-    marks += [(c, "largest certifiable radius" if i == 0 else None, ":")
-              for i, c in enumerate(sorted(set(round(c, 12) for c in ceilings)))]
-    return curve_figure(runs, radii, "radius", r"$\ell_\infty$ radius", title, paths, marks, reference)
+    certificate, the threshold and each run's largest certifiable radius (``ceilings``: run
+    label -> radius) marked."""
+    marks = [Mark(threshold, "threshold")] + [Mark(c, "ceiling", label) for label, c in ceilings.items()]
+    return curve_figure(runs, radii, "radius", r"$\ell_\infty$ radius", title, paths, marks, reference,
+                        run_labels, subtitle, threshold_label=f"{threshold * 255:g}/255 = {threshold:.5f} (table)")
 
 
-def training_figure(histories: dict[str, pd.DataFrame], title: str, paths: list[Path]):
+def training_figure(histories: dict[str, pd.DataFrame], title: str, paths: list[Path],
+                    methods: dict[str, str | None] | None = None):
     """Per-epoch training curves of each experiment: the loss, and the accuracies on noisy
-    training and test images and on clean test images."""
+    training and test images and on clean test images; ``methods`` names each run's training
+    method (None: not recorded). A colour per run, a line style per accuracy, the legend
+    outside the axes, integer epochs."""
     sns = _style()
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4.0))
+    methods = methods or {}
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
     palette = sns.color_palette("colorblind", len(histories))
     styles = {"train_accuracy_noisy": ("-", "train, noisy"), "test_accuracy_noisy": ("--", "test, noisy"),
               "test_accuracy_clean": (":", "test, clean")}
-    for color, (label, history) in zip(palette, histories.items()):
+    for i, (color, (label, history)) in enumerate(zip(palette, histories.items())):
         epochs = history["epoch"] + 1
-        loss_ax.plot(epochs, history["train_loss"], color=color, label=label, linewidth=2)
+        # a marker per run, on staggered epochs, so that coinciding runs stay apart
+        look = dict(color=color, marker=RUN_MARKERS[i % len(RUN_MARKERS)], markersize=4,
+                    markevery=(i % 3, 3))
+        loss_ax.plot(epochs, history["train_loss"], label=label, linewidth=2, **look)
         for column, (style, what) in styles.items():
-            acc_ax.plot(epochs, history[column], color=color, linestyle=style, label=f"{label}: {what}")
-    loss_ax.set(xlabel="epoch", ylabel="training loss (TRADES)", title="loss")
+            acc_ax.plot(epochs, history[column], linestyle=style, label=f"{label}: {what}", **look)
+    known = set(methods.get(label) for label in histories)
+    if len(known) == 1 and None not in known:
+        loss_name = f"training loss ({method_name(known.pop())})"
+    else:
+        loss_name = "training loss (each run's method)"
+    loss_ax.set(xlabel="epoch", ylabel=loss_name, title="loss")
     acc_ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title="accuracy")
-    loss_ax.legend(frameon=True)
-    acc_ax.legend(frameon=True, fontsize="x-small", ncol=max(1, len(histories) // 2))
+    for ax in (loss_ax, acc_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    handles = [_legend_header("runs (colour and marker)")]
+    for i, (color, label) in enumerate(zip(palette, histories)):
+        method = method_name(methods.get(label)) or "method not recorded"
+        handles.append(Line2D([], [], color=color, linewidth=2, marker=RUN_MARKERS[i % len(RUN_MARKERS)],
+                              markersize=4, label=f"{label}: {method}"))
+    handles.append(_legend_header("accuracy (line style)"))
+    handles += [Line2D([], [], color="0.15", linestyle=style, label=what) for style, what in styles.values()]
+    legend = fig.legend(handles=handles, loc="outside right center", frameon=True, fontsize="small")
+    for text, handle in zip(legend.get_texts(), handles):
+        if handle.get_linestyle() == "None" and handle.get_marker() in ("None", None, ""):
+            text.set_fontweight("bold")
     fig.suptitle(title)
-    fig.tight_layout()
     _save(fig, paths)
     plt.close(fig)
     return fig

@@ -87,5 +87,8 @@ def smoothed_classifier(args, settings):
     description = {
         **as_dict(settings), "dataset": read_dataset_name(args.test_data), "image_size": int(images.shape[-1]),
         "dimension": int(images[0].size), "num_classes": int(meta["num_classes"]), "test_images": len(images),
-        "model_sha256": file_digest(args.model), "project_version": linf_smoothing.__version__}
+        "model_sha256": file_digest(args.model), "project_version": linf_smoothing.__version__,
+        # what the figures' titles and legends say of the model (None where the checkpoint does not record it)
+        "architecture": {k: meta["architecture"][k] for k in ("depth", "widths") if k in meta.get("architecture", {})},
+        "training_method": meta.get("training", {}).get("method")}
     return smooth, images, labels, description, device

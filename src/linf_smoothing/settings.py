@@ -135,7 +135,8 @@ class AnalysisSettings:
     radius_max: float = _help("x range of the vary-dim figure", default=0.01)
     radius_points: int = _help("points of each curve", default=201)
     figure_skip: int = _help("figures use the images with idx %% figure_skip == 0", default=20)
-    figure_title: str = _help("title of the figures", default="CIFAR-10, ResNet110")
+    figure_title: str | None = _help("title of the figures (default: the dataset and architecture the files record)",
+                                     default=None)
     grid_radii: tuple[float, ...] = _help("l-inf radii of the certified-accuracy grid table",
                                           default=(0.0, 0.002, 0.004, 0.006, 2 / 255, 0.008))
     grid_radii_l2: tuple[float, ...] = _help("l2 radii of the grid table, beside the l-inf ones", default=())
