@@ -185,8 +185,8 @@ def analyze_figures(monkeypatch, argv) -> dict:
 def test_analyze_figures_state_the_subset_certificates_threshold_and_ceilings(tmp_path, monkeypatch, only):
     labels = ("size32_full", "size48")
     argv = [f"{label}={ORIGINAL / FILES[label]}" for label in labels]
-    argv += ["--outdir", str(tmp_path), "--only", only, "--n", "100000", "--alpha", "0.001", "--noise",
-             *[f"{label}={sigma}:{d}" for label, (sigma, d) in NOISE.items() if label in labels]]
+    argv += ["--outdir", str(tmp_path), "--only", only, "--n", "100000", "--alpha", "0.001", "--radius-norm", "linf",
+             "--noise", *[f"{label}={sigma}:{d}" for label, (sigma, d) in NOISE.items() if label in labels]]
     figures = analyze_figures(monkeypatch, argv)
     assert set(figures) == ({"vary_dim"} if only == "vary_dim" else {"certified_l2", "certified_normalized"})
     for name, fig in figures.items():
