@@ -51,7 +51,8 @@ def test_training_script_under_torchrun_matches_one_process(tmp_path):
     images, labels = tiny_data(40)
     save_split(tmp_path / "train.npz", images, labels, "digits")
     common = ["--train-data", str(tmp_path / "train.npz"), "--test-data", str(tmp_path / "train.npz"),
-              "--sigma", "0.25", "--epsilon", "0.1", "--beta", "6", "--attack-steps", "2", "--depth", "8",
+              "--method", "trades", "--sigma", "0.25", "--epsilon", "0.1", "--beta", "6", "--attack-steps", "2",
+              "--depth", "8",
               "--widths", "4", "8", "8", "--epochs", "2", "--batch-size", "16", "--lr", "0.1", "--momentum", "0.9",
               "--weight-decay", "1e-4", "--lr-gamma", "0.1", "--crop-padding", "1", "--seed", "3", "--device", "cpu",
               "--threads", "1"]

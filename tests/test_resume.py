@@ -17,7 +17,8 @@ EPOCHS = 6
 
 def train_command(tmp_path, name, resume=True):
     command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--train-data", str(tmp_path / "train.npz"),
-               "--test-data", str(tmp_path / "train.npz"), "--sigma", "0.25", "--epsilon", "0.1", "--beta", "6",
+               "--test-data", str(tmp_path / "train.npz"), "--method", "trades", "--sigma", "0.25", "--epsilon", "0.1",
+               "--beta", "6",
                "--attack-steps", "2", "--depth", "8", "--widths", "4", "8", "8", "--epochs", str(EPOCHS),
                "--batch-size", "32", "--lr", "0.1", "--momentum", "0.9", "--weight-decay", "1e-4",
                "--lr-milestones", "4", "--lr-gamma", "0.1", "--crop-padding", "1", "--seed", "2", "--device", "cpu",

@@ -33,8 +33,8 @@ ROUNDING = 1.005
 CERTIFICATE_NOTE = (
     "Certificates (linf_smoothing.certificates): blum is the original's (Blum et al. 2020), which the paper's "
     "numbers use; it is not sound in general (its runner-up bound covers the selected class alone, and its two "
-    "bounds hold jointly only at 2 alpha). sound_top2 and cohen hold with probability at least 1 - alpha. "
-    "Published rows are typed from the paper unless marked as computed from a published file.")
+    "bounds hold jointly only at 2 alpha). sound_top2 and cohen hold with probability at least 1 - alpha.")
+PUBLISHED_NOTE = "Published rows are typed from the paper unless marked as computed from a published file."
 
 # The paper's Table 1 (l-inf 2/255 on CIFAR-10, percent): (method, certified, natural).
 PUBLISHED_ROWS = [
@@ -283,7 +283,7 @@ def write_tables(table: pd.DataFrame, outdir: Path, threshold: float, stem: str 
         table.to_csv(tmp, index=False)
     markdown = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     markdown += ["| " + " | ".join(r) + " |" for r in cells]
-    markdown += ["", CERTIFICATE_NOTE]
+    markdown += ["", CERTIFICATE_NOTE + (" " + PUBLISHED_NOTE if (table["source"] == "published").any() else "")]
     with atomic_path(paths[1]) as tmp:
         tmp.write_text("\n".join(markdown) + "\n")
     latex_header = [h.replace("l-inf ", r"$\ell_\infty$ ").replace("%", r"\%") for h in header]
