@@ -8,7 +8,7 @@ import yaml
 from conftest import ROOT, load_yaml, merged
 
 PROFILES = ROOT / "profiles"
-WITH_OVERLAYS = ["demo", "baseline", "released"]
+WITH_OVERLAYS = ["demo", "baseline", "released", "methods"]
 
 
 def profile_overlays(name: str) -> tuple[list[str], list[str]]:
@@ -35,4 +35,4 @@ def test_every_profile_writes_its_own_results_folder(paper_config):
             config = merged(config, load_yaml(ROOT / path))
         folders[name] = config["results_dir"]
     assert folders == {"paper": "results", "demo": "results/demo", "baseline": "results/baseline",
-                       "released": "results/released"}
+                       "released": "results/released", "methods": "results/methods"}
