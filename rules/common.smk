@@ -58,21 +58,20 @@ def merge_profile_overlays(config):
         merged.pop("profile_configfiles", None)
         config.clear()
         config.update(merged)
-    files = ["config.yaml"] + [f"{shown(path)} (profile)" for path in overlays]
-    for path in workflow.overwrite_configfiles:
-        if os.path.abspath(path) not in map(os.path.abspath, overlays):
-            files.append(shown(path))
-    for key in workflow.config_settings.config:
-        if key != "profile_configfiles":
-            files.append(f"--config {key}")
-    logger.info("Configuration: " + ", ".join(files))
-    base = os.path.join(workflow.basedir, "config.yaml")
     command_line = [
         str(path)
         for path in workflow.overwrite_configfiles or []
         if os.path.abspath(path) not in map(os.path.abspath, overlays)
     ]
-    return [base] + overlays + command_line
+    files = ["config.yaml"] + [f"{shown(path)} (profile)" for path in overlays]
+    files += [shown(path) for path in command_line]
+    files += [
+        f"--config {key}"
+        for key in workflow.config_settings.config
+        if key != "profile_configfiles"
+    ]
+    logger.info("Configuration: " + ", ".join(files))
+    return [os.path.join(workflow.basedir, "config.yaml")] + overlays + command_line
 
 
 CONFIGFILES = merge_profile_overlays(config)

@@ -84,3 +84,12 @@ def finished(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
     snakemake(workdir, "all")
     return workdir
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (reference values and timings), restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -23,14 +23,8 @@ from linf_smoothing.analysis import (
     vary_dim_figure,
 )
 from linf_smoothing.results import read_certification
+from test_analysis import FILES, ORIGINAL
 
-ORIGINAL = ROOT / "reference" / "original"
-FILES = {
-    "size32_full": "output_noise12_size32_l2trades0435_beta6_full",
-    "size32": "output_noise12_size32_l2trades0435_beta6",
-    "size48": "output_noise18_size48_l2trades06525_beta6",
-    "size64": "output_noise24_size64_l2trades087_beta6",
-}
 NOISE = {"size32_full": (0.12, 3072), "size32": (0.12, 3072), "size48": (0.18, 6912), "size64": (0.24, 12288)}
 CEILING = 0.0082520  # N = 100,000, alpha = 0.001: the same for all four (sigma grows with sqrt(d))
 

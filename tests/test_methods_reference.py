@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from linf_smoothing.consistency import consistency_loss
 from linf_smoothing.macer import macer_loss
@@ -47,12 +46,7 @@ def _ours(case: str):
     return loss.item(), ref.gradient(model), x_adv, x
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("case", list(ref.CASES))

@@ -60,8 +60,6 @@ class Certificate:
     count_b: int          # estimation count of the selection's runner-up
 
 
-FIELDS = tuple(Certificate.__dataclass_fields__)
-
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
