@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Run every benchmark and print, as the last line, key=value pairs of the headline ratios:
 certify_vs_reference, certify_vs_forward (ResNet-110 at 32x32), train_vs_reference,
-resize_vs_pil, dryrun_seconds. Each benchmark also writes a CSV under --outdir.
+each training method's METHOD_vs_authors (its authors' loop structure) and
+METHOD_cost_vs_gaussian, resize_vs_pil, dryrun_seconds. Each benchmark also writes a CSV under --outdir.
 
     python benchmarks/run_all.py --quick     # a few minutes on a 2-core CPU
 """
@@ -16,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import certify_throughput  # noqa: E402
 import dryrun_time  # noqa: E402
 import resize_rate  # noqa: E402
+import train_methods  # noqa: E402
 import train_throughput  # noqa: E402
 
 
@@ -31,6 +33,8 @@ def main() -> None:
                                        "--out", str(args.outdir / "certify_throughput.csv")])
     train = train_throughput.main(["--batches", "1" if args.quick else "4", *rounds, *device,
                                    "--out", str(args.outdir / "train_throughput.csv")])
+    methods = train_methods.main(["--batches", "1" if args.quick else "2", *rounds, *device,
+                                  "--out", str(args.outdir / "train_methods.csv")])
     resize = resize_rate.main(["--images", "2000" if args.quick else "10000", *rounds,
                                "--out", str(args.outdir / "resize_rate.csv")])
     dryrun = dryrun_time.main(["--runs", "3", "--out", str(args.outdir / "dryrun_time.csv")])
@@ -46,6 +50,10 @@ def main() -> None:
         "certify_small_vs_forward": by_model["resnet20"]["ours_vs_forward"],
         "train_vs_reference": trained["resnet110"]["ours_vs_reference"],
         "train_small_vs_reference": trained["resnet20"]["ours_vs_reference"],
+        **{f"{row['method']}_vs_authors": row["ours_vs_authors_structure"] for row in methods
+           if row["ours_vs_authors_structure"] != ""},
+        **{f"{row['method']}_cost_vs_gaussian": row["cost_vs_gaussian"] for row in methods
+           if row["method"] != "gaussian"},
         "resize_vs_pil": min(row["ours_vs_pil"] for row in resize),
         "dryrun_seconds": dryrun[0]["median_seconds"],
     }

@@ -9,10 +9,11 @@ and consistency (Jeong & Shin's ``train_consistency.py``) split every batch into
 and take one SGD step per chunk; SmoothAdv's PGD switches the weights' ``requires_grad`` off
 and calls ``backward()`` through an SGD optimizer on delta; MACER (Zhai et al.'s
 ``macer.py``) and Gaussian augmentation take one step per batch; every step ends with
-``loss.item()``. Ours: uint8 tensors in memory, batched crops and flips, one step per batch of
-``batch_size`` images in m copies, input-only gradients in the attack, no host
-synchronisation in the loop. Both process the same images and copies per second of work,
-so the ratio measures the loop, not the algorithm.
+``loss.item()``. Ours: uint8 tensors in memory, batched crops and flips, input-only gradients
+in the attack, no host synchronisation in the loop, and for SmoothAdv and consistency one step
+per batch / m images in m copies (``batch_size`` = their batch / m, as the README tells users
+to set it), so that both take the same SGD steps on network batches of the same size: the
+ratio measures the loop, not the algorithm or the batch size.
 
     PYTHONPATH=src python benchmarks/train_methods.py --quick
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from linf_smoothing.training import make_optimizer, train_step
 from measure import interleaved_rates, machine, report
 
 M = {"smoothadv": 4, "consistency": 2, "macer": 16}
+CHUNKED = ("smoothadv", "consistency")  # the authors step once per batch / m images
 
 
 def _requires_grad(model, flag):
@@ -157,8 +160,11 @@ def main(argv=None) -> list[dict]:
         ours_optimizer, authors_optimizer = make_optimizer(ours_model, s), make_optimizer(authors_model, s)
         generator = torch.Generator(device=device).manual_seed(0)
 
+        step = batch_size // s.noise_copies if method in CHUNKED else batch_size
+        s = dataclasses.replace(s, batch_size=step)
+
         def ours(s=s, model=ours_model, optimizer=ours_optimizer, generator=generator):
-            for idx in torch.randperm(n, device=device).split(batch_size):
+            for idx in torch.randperm(n, device=device).split(s.batch_size):
                 train_step(model, optimizer, x_device[idx], y_device[idx], s, generator)
 
         contenders[f"{name}/ours"] = ours
@@ -173,8 +179,9 @@ def main(argv=None) -> list[dict]:
     for method, attack in cases:
         name = method + ("_" + attack if method == "smoothadv" else "")
         ours_rate, authors_rate = rates[f"{name}/ours"], rates.get(f"{name}/authors")
+        copies = settings_for(method, args.depth, args.size, batch_size).noise_copies
         rows.append({"method": name, "model": f"resnet{args.depth}", "size": args.size, "batch": batch_size,
-                     "copies": settings_for(method, args.depth, args.size, batch_size).noise_copies,
+                     "copies": copies, "images_per_step": batch_size // copies if method in CHUNKED else batch_size,
                      "device": machine(device), "ours_images_per_s": round(ours_rate, 2),
                      "authors_structure_images_per_s": round(authors_rate, 2) if authors_rate else "",
                      "ours_vs_authors_structure": ours_rate / authors_rate if authors_rate else "",

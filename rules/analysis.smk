@@ -115,6 +115,44 @@ rule radius_figures:
         " --outdir {params.outdir} > {log} 2>&1"
 
 
+rule methods_comparison:
+    input:
+        certifications(),
+    output:
+        report(
+            f"{RESULTS}/tables/methods.csv",
+            caption="../report/methods.rst",
+            category="Tables",
+        ),
+        f"{RESULTS}/tables/methods.md",
+        report(
+            f"{RESULTS}/figures/methods_linf.png",
+            caption="../report/methods_figures.rst",
+            category="Figures",
+        ),
+        f"{RESULTS}/figures/methods_linf.pdf",
+        report(
+            f"{RESULTS}/figures/methods_normalized.png",
+            caption="../report/methods_figures.rst",
+            category="Figures",
+        ),
+        f"{RESULTS}/figures/methods_normalized.pdf",
+    log:
+        log_path("methods_comparison", "methods"),
+    benchmark:
+        benchmark_path("methods_comparison", "methods")
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        runs=labelled_certifications(),
+        settings=ANALYSIS_OPTIONS,
+        outdir=lambda wildcards, output: os.path.dirname(output[0]),
+        figure_outdir=lambda wildcards, output: os.path.dirname(output[2]),
+    shell:
+        script("analyze.py") + " {params.runs} {params.settings} --only methods"
+        " --outdir {params.outdir} --figure-outdir {params.figure_outdir} > {log} 2>&1"
+
+
 rule training_curves:
     input:
         metrics=[metrics_path(exp) for exp in TRAINED],
@@ -147,6 +185,7 @@ rule provenance:
         rules.radius_grid_table.output,
         rules.vary_dim_figure.output,
         rules.radius_figures.output,
+        rules.methods_comparison.output,
         rules.training_curves.output if TRAINED else [],
         rules.prediction_table.output if config["predict"]["enabled"] else [],
     output:

@@ -10,7 +10,7 @@ and no description: state the norm of the radius column (--radius-norm LABEL=lin
 original's, or LABEL=l2, Cohen's) and --noise LABEL=SIGMA:DIM, and --n and --alpha where
 known (a value for every such file, or LABEL=VALUE each); a radius those values cannot give
 stops the analysis with one line. Every LABEL (runs, --reference, --published) is used once.
-Writes to OUTDIR:
+Writes to OUTDIR (the figures to --figure-outdir where given):
   benchmark.{csv,md,tex}          each run and certificate on all its images, then the paper's rows
   certified_at_radii.{csv,md}     certified accuracy of each run and certificate at --grid-radii
   vary_dim.{png,pdf}              certified accuracy against l-inf radius (images with
@@ -18,6 +18,10 @@ Writes to OUTDIR:
                                   each run's largest certifiable radius marked
   certified_l2.{png,pdf}          the same against l2 radius          (first certificate)
   certified_normalized.{png,pdf}  the same against radius*sqrt(d)/sigma
+  methods.{csv,md}                each training method, image size and certificate: natural and
+                                  certified accuracy, average certified radius (ACR)
+  methods_linf.{png,pdf}          a panel per training method, a curve per image size, against
+  methods_normalized.{png,pdf}    l-inf radius and against radius*sqrt(d)/sigma
 The figures' title is --figure-title, or else the dataset and architecture the files record.
 --only limits the output to one group."""
 import argparse
@@ -43,9 +47,10 @@ from linf_smoothing.analysis import (
     write_radius_grid,
     write_tables,
 )
+from linf_smoothing.comparison import methods_figure, methods_table, write_methods_table
 from linf_smoothing.settings import AnalysisSettings, add_arguments, from_arguments
 
-OUTPUTS = ("table", "grid", "vary_dim", "radius_figures")
+OUTPUTS = ("table", "grid", "vary_dim", "radius_figures", "methods")
 
 
 def noise(text: str) -> tuple[str, tuple[float, int]]:
@@ -91,6 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=cli.labelled, metavar="LABEL=PATH")
     parser.add_argument("--outdir", required=True, type=Path)
+    parser.add_argument("--figure-outdir", type=Path, help="write the figures here (default: OUTDIR)")
     parser.add_argument("--only", choices=OUTPUTS, help="write only this group of outputs")
     add_arguments(parser, AnalysisSettings)
     foreign = parser.add_argument_group("files without a description (the original's, Cohen et al.'s)")
@@ -125,7 +131,7 @@ def main() -> None:
     runs = {label: load(label, path) for label, path in args.runs}
     wanted = set(OUTPUTS) if args.only is None else {args.only}
     totals = {label: len(run.frame) for label, run in runs.items()}  # images certified, for the figures
-    if not wanted & {"table", "grid"}:  # the figures need only their subset: recertify no more rows
+    if not wanted & {"table", "grid", "methods"}:  # the figures need only their subset: recertify no more rows
         for run in runs.values():
             run.frame = every_nth(run.frame, settings.figure_skip)
     certified = certified_runs(runs, settings.certificates)
@@ -151,9 +157,10 @@ def main() -> None:
     run_ceiling = {label: ceilings.get(key) for label, key in first_keys.items()}
     run_labels = {label: run_legend(label, run, len(subsets[first_keys[label]]), totals[label], run_ceiling[label])
                   for label, run in runs.items()}
+    figures = args.figure_outdir or args.outdir
     if "vary_dim" in wanted:
         radii = np.linspace(0.0, settings.radius_max, settings.radius_points)
-        paths = [args.outdir / "vary_dim.png", args.outdir / "vary_dim.pdf"]
+        paths = [figures / "vary_dim.png", figures / "vary_dim.pdf"]
         vary_dim_figure(subsets, radii, settings.linf_threshold,
                         {label: c for label, c in run_ceiling.items() if c is not None}, title, paths, reference,
                         run_labels, subtitle)
@@ -180,9 +187,23 @@ def main() -> None:
                             [f[column].max() for f in scaled.values()])
             marks = [Mark(t * scale[label], "threshold", label) for label in runs]
             marks += [Mark(c * scale[label], "ceiling", label) for label, c in run_ceiling.items() if c is not None]
-            paths = [args.outdir / f"{name}.png", args.outdir / f"{name}.pdf"]
+            paths = [figures / f"{name}.png", figures / f"{name}.pdf"]
             curve_figure(scaled, np.linspace(0.0, top, settings.radius_points), column, xlabel, title, paths,
                          marks, run_labels=run_labels, subtitle=subtitle, threshold_label=threshold_label)
+            written += paths
+    if "methods" in wanted:
+        written += write_methods_table(methods_table(runs, certified, settings.linf_threshold), args.outdir,
+                                       settings.linf_threshold)
+        normalized = [c * np.sqrt(runs[label].dimension) / runs[label].sigma for label, c in run_ceiling.items()
+                      if c is not None] or [frame["radius_l2"].max() / runs[label].sigma
+                                            for (label, _), frame in subsets.items()]
+        for column, name, xlabel, x_max in (
+                ("radius", "methods_linf", r"$\ell_\infty$ radius", settings.radius_max),
+                ("radius_over_sigma", "methods_normalized",
+                 r"$\ell_\infty$ radius $\times \sqrt{d} / \sigma$ (= $\ell_2$ radius / $\sigma$)", 1.1 * max(normalized))):
+            paths = [figures / f"{name}.png", figures / f"{name}.pdf"]
+            methods_figure(runs, subsets, column, xlabel, x_max, title, paths, settings.linf_threshold, subtitle,
+                           settings.radius_points)
             written += paths
     print("\n".join(map(str, written)))
 

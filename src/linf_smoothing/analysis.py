@@ -358,7 +358,8 @@ def write_radius_grid(table: pd.DataFrame, outdir: Path, stem: str = "certified_
 
 
 DATASET_NAMES = {"cifar10": "CIFAR-10", "digits": "scikit-learn digits"}
-METHOD_NAMES = {"trades": "TRADES + Gaussian noise", "gaussian": "Gaussian augmentation"}
+METHOD_NAMES = {"trades": "TRADES + Gaussian noise", "gaussian": "Gaussian augmentation", "smoothadv": "SmoothAdv",
+                "consistency": "consistency (Jeong & Shin)", "macer": "MACER"}
 CERTIFICATE_NAMES = {
     "blum": "blum (the original's; not sound in general)",
     "sound_top2": "sound_top2 (sound top-2)",

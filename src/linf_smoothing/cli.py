@@ -90,5 +90,5 @@ def smoothed_classifier(args, settings):
         "model_sha256": file_digest(args.model), "project_version": linf_smoothing.__version__,
         # what the figures' titles and legends say of the model (None where the checkpoint does not record it)
         "architecture": {k: meta["architecture"][k] for k in ("depth", "widths") if k in meta.get("architecture", {})},
-        "training_method": meta.get("training", {}).get("method")}
+        "training_method": meta.get("training", {}).get("method"), "training": meta.get("training")}
     return smooth, images, labels, description, device

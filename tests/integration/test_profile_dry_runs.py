@@ -50,6 +50,8 @@ def test_the_readmes_job_counts_are_the_dry_runs(tmp_path):
     assert len(paper) + 1 == stated_jobs(r"`snakemake all` with `config.yaml` plans (\d+) jobs")
     baseline = planned_jobs(dry_run(tmp_path / "baseline", "--profile", str(ROOT / "profiles" / "baseline")))
     assert len(baseline) + 1 == stated_jobs(r"The baseline profile plans (\d+) jobs")
+    methods = planned_jobs(dry_run(tmp_path / "methods", "--profile", str(ROOT / "profiles" / "methods")))
+    assert len(methods) + 1 == stated_jobs(r"where it trains all 18 models; (\d+) jobs")
 
 
 def test_the_released_profiles_job_count_is_the_dry_runs(tmp_path):
