@@ -197,10 +197,10 @@ def main() -> None:
         normalized = [c * np.sqrt(runs[label].dimension) / runs[label].sigma for label, c in run_ceiling.items()
                       if c is not None] or [frame["radius_l2"].max() / runs[label].sigma
                                             for (label, _), frame in subsets.items()]
+        normalized_label = r"$\ell_\infty$ radius $\times \sqrt{d} / \sigma$ (= $\ell_2$ radius / $\sigma$)"
         for column, name, xlabel, x_max in (
                 ("radius", "methods_linf", r"$\ell_\infty$ radius", settings.radius_max),
-                ("radius_over_sigma", "methods_normalized",
-                 r"$\ell_\infty$ radius $\times \sqrt{d} / \sigma$ (= $\ell_2$ radius / $\sigma$)", 1.1 * max(normalized))):
+                ("radius_over_sigma", "methods_normalized", normalized_label, 1.1 * max(normalized))):
             paths = [figures / f"{name}.png", figures / f"{name}.pdf"]
             methods_figure(runs, subsets, column, xlabel, x_max, title, paths, settings.linf_threshold, subtitle,
                            settings.radius_points)

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from test_figures import assert_legends_outside, curves_of, vertical_marks
 
 from conftest import ROOT
 from linf_smoothing.analysis import Declared, Run, certified_accuracy, load_run
@@ -21,7 +22,6 @@ from linf_smoothing.comparison import (
     write_methods_table,
 )
 from test_analysis import COHEN, FILES, ORIGINAL, PUBLISHED
-from test_figures import assert_legends_outside, curves_of, vertical_marks
 
 THRESHOLD = 2 / 255
 
@@ -81,7 +81,8 @@ def test_the_table_has_a_row_per_run_and_certificate_in_every_unit():
     for row in table.itertuples():
         frame = runs[row.label].frame
         assert row.natural_accuracy == frame["correct"].mean()
-        assert row.certified_accuracy == pytest.approx(((frame["radius"] >= THRESHOLD) & (frame["correct"] == 1)).mean())
+        certified = (frame["radius"] >= THRESHOLD) & (frame["correct"] == 1)
+        assert row.certified_accuracy == pytest.approx(certified.mean())
         assert row.acr_l2 == pytest.approx(np.mean(frame["radius_l2"] * frame["correct"]))
         assert row.acr_normalized == pytest.approx(row.acr_l2 / row.sigma)
         assert row.acr_linf == pytest.approx(row.acr_l2 / math.sqrt(row.dimension))

@@ -22,8 +22,8 @@ import pandas as pd
 
 from linf_smoothing.analysis import (
     CERTIFICATE_NAMES,
-    CERTIFICATE_STYLES,
     CERTIFICATE_NOTE,
+    CERTIFICATE_STYLES,
     RUN_MARKERS,
     THRESHOLD_COLOR,
     Run,
