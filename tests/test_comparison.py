@@ -134,7 +134,8 @@ def test_a_panel_per_method_a_curve_per_size_and_certificate(tmp_path, column):
         assert len({c.get_color() for c in curves}) == 2 and len({c.get_marker() for c in curves}) == 2
     # the threshold in the panel's unit: 2/255, or 2/255 * sqrt(d) / sigma per size (8 / 0.25 = 16 / 0.5 here)
     expected = THRESHOLD if column == "radius" else THRESHOLD * 8 / 0.25
-    assert all(x == pytest.approx(expected) for x, _, _ in vertical_marks(panels[0]))
+    # ... one black line where the sizes share it (a line per size, in its colour, otherwise)
+    assert all(x == pytest.approx(expected) and colour == (0, 0, 0) for x, colour, _ in vertical_marks(panels[0]))
     curve = curves_of(panels[0], radii)[0]
     label = "gaussian8"
     scale = 1.0 if column == "radius" else math.sqrt(64) / 0.25
@@ -156,3 +157,19 @@ def test_analyze_writes_the_methods_outputs_in_their_folders(tmp_path):
         "methods_linf.pdf", "methods_linf.png", "methods_normalized.pdf", "methods_normalized.png"]
     table = pd.read_csv(tmp_path / "tables" / "methods.csv")
     assert list(table["certified_accuracy"]) == pytest.approx([PUBLISHED[f"size{s}"][2] for s in (32, 48, 64)])
+
+
+def test_thresholds_that_differ_by_size_take_the_sizes_colours(tmp_path):
+    """sigma fixed while d grows: 2/255 lies at another normalized radius for each size."""
+    from matplotlib.colors import to_rgb
+
+    runs = {"g8": synthetic_run("gaussian", 8, 0.25, 1), "g16": synthetic_run("gaussian", 16, 0.25, 2)}
+    certified = {(label, "blum"): run.frame for label, run in runs.items()}
+    fig = methods_figure(runs, certified, "radius_over_sigma", "x", 3.0, "t", [tmp_path / "m.png"], THRESHOLD,
+                         radius_points=101)
+    ax = fig.axes[0]
+    colours = {round(float(line.get_xdata()[0]) / THRESHOLD): to_rgb(line.get_color())
+               for line in ax.lines if len(line.get_xdata()) == 2}
+    curves = {to_rgb(line.get_color()) for line in curves_of(ax, np.linspace(0, 3, 101))}
+    assert sorted(colours) == [32, 64]  # sqrt(d) / sigma: 8 / 0.25 and 16 / 0.25
+    assert colours[32] != colours[64] and set(colours.values()) == curves

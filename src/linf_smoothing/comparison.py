@@ -93,11 +93,12 @@ def methods_table(runs: dict[str, Run], certified: dict[tuple[str, str], pd.Data
             "certified_accuracy": float(certified_accuracy(frame, [threshold])[0]),
             "acr_l2": acr, "acr_normalized": acr / run.sigma, "acr_linf": acr / math.sqrt(run.dimension)})
     table = pd.DataFrame(rows, columns=METHODS_COLUMNS)
-    order = {method: i for i, method in enumerate(dict.fromkeys(table["method"]))}
-    certificates = {c: i for i, c in enumerate(dict.fromkeys(table["certificate"]))}
-    return table.sort_values(["method", "image_size", "certificate"], kind="stable",
-                             key=lambda s: s.map(order) if s.name == "method" else
-                             s.map(certificates) if s.name == "certificate" else s).reset_index(drop=True)
+    first_seen = {column: {value: i for i, value in enumerate(dict.fromkeys(table[column]))}
+                  for column in ("method", "certificate")}
+    order = table.assign(method_order=table["method"].map(first_seen["method"]),
+                         certificate_order=table["certificate"].map(first_seen["certificate"]))
+    order = order.sort_values(["method_order", "image_size", "certificate_order"], kind="stable")
+    return table.loc[order.index].reset_index(drop=True)
 
 
 def _row_names(table: pd.DataFrame) -> list[str]:
@@ -175,10 +176,12 @@ def methods_figure(runs: dict[str, Run], certified: dict[tuple[str, str], pd.Dat
     for method, ax in zip(methods, axes.flat):
         shown = {image_size(runs[label]): runs[label]
                  for label, _ in certified if method_label(runs[label]) == method}
-        for size, run in shown.items():
-            unit = 1.0 if column == "radius" else math.sqrt(run.dimension) / run.sigma
-            ax.axvline(threshold * unit, color=THRESHOLD_COLOR if column == "radius" else color[size],
-                       linewidth=1.2, zorder=1)
+        # the threshold in this unit, per size; one black line where the sizes share it
+        at = {size: threshold * (1.0 if column == "radius" else math.sqrt(run.dimension) / run.sigma)
+              for size, run in shown.items()}
+        shared = len({round(x, 9) for x in at.values()}) == 1
+        for size, x in at.items():
+            ax.axvline(x, color=THRESHOLD_COLOR if shared else color[size], linewidth=1.2, zorder=1)
         ax.set_title(method, fontsize="medium")
         ax.grid(False, axis="x")
         ax.set_xlim(0, x_max)
@@ -204,8 +207,8 @@ def methods_figure(runs: dict[str, Run], certified: dict[tuple[str, str], pd.Dat
                        label=CERTIFICATE_NAMES.get(c, c)) for k, c in enumerate(certificates)]
     handles.append(_legend_header("vertical lines"))
     what = (f"{threshold * 255:g}/255 (the table's threshold)" if column == "radius" else
-            f"{threshold * 255:g}/255 in this unit, r·√d/σ (size's colour)")
-    handles.append(Line2D([], [], color=THRESHOLD_COLOR if column == "radius" else "0.4", linewidth=1.2, label=what))
+            f"{threshold * 255:g}/255 in this unit, r·√d/σ (in the size's colour; black where all sizes share it)")
+    handles.append(Line2D([], [], color=THRESHOLD_COLOR, linewidth=1.2, label=what))
     legend = fig.legend(handles=handles, loc="outside right upper", frameon=True, fontsize="small")
     for text, handle in zip(legend.get_texts(), handles):
         if handle.get_linestyle() == "None" and handle.get_marker() in ("None", None, ""):
