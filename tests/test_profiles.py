@@ -8,7 +8,7 @@ import yaml
 from conftest import ROOT, load_yaml, merged
 
 PROFILES = ROOT / "profiles"
-WITH_OVERLAYS = ["demo", "baseline", "released", "methods"]
+WITH_OVERLAYS = ["demo", "baseline", "released", "methods", "comparison"]
 
 
 def profile_overlays(name: str) -> tuple[list[str], list[str]]:
@@ -35,4 +35,25 @@ def test_every_profile_writes_its_own_results_folder(paper_config):
             config = merged(config, load_yaml(ROOT / path))
         folders[name] = config["results_dir"]
     assert folders == {"paper": "results", "demo": "results/demo", "baseline": "results/baseline",
-                       "released": "results/released", "methods": "results/methods"}
+                       "released": "results/released", "methods": "results/methods",
+                       "comparison": "results/comparison"}
+
+
+def test_the_comparison_profile_has_every_method_at_the_papers_sizes_and_sigmas(paper_config):
+    """profiles/comparison: every method at sizes 32, 48 and 64 with the paper's sigma for the size,
+    the paper's TRADES experiments unchanged, valid under the schema."""
+    from linf_smoothing.config import train_settings, validate_config
+
+    config = merged(paper_config, load_yaml(PROFILES / "comparison" / "comparison.yaml"))
+    validate_config(config)
+    paper_sigma = {exp["image_size"]: exp["sigma"] for exp in paper_config["experiments"]}
+    sizes = {}
+    for exp in config["experiments"]:
+        settings = train_settings(config, exp["name"])
+        assert settings.sigma == paper_sigma[exp["image_size"]], exp["name"]
+        assert (settings.depth, settings.widths) == (110, (16, 32, 64))
+        key = settings.method + (f"-{settings.attack}" if settings.method == "smoothadv" else "")
+        sizes.setdefault(key, set()).add(exp["image_size"])
+    assert sizes == {name: {32, 48, 64} for name in
+                     ["trades", "gaussian", "smoothadv-pgd", "smoothadv-ddn", "consistency", "macer"]}
+    assert config["experiments"][:3] == paper_config["experiments"]
