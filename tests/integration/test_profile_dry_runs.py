@@ -52,6 +52,9 @@ def test_the_readmes_job_counts_are_the_dry_runs(tmp_path):
     assert len(baseline) + 1 == stated_jobs(r"The baseline profile plans (\d+) jobs")
     methods = planned_jobs(dry_run(tmp_path / "methods", "--profile", str(ROOT / "profiles" / "methods")))
     assert len(methods) + 1 == stated_jobs(r"where it trains all 18 models; (\d+) jobs")
+    comparison = planned_jobs(dry_run(tmp_path / "comparison", "--profile", str(ROOT / "profiles" / "comparison")))
+    assert len(comparison) + 1 == stated_jobs(r"--profile profiles/comparison # (\d+) jobs")
+    assert len(comparison) + 1 == stated_jobs(r"The dry run plans (\d+) jobs: one download")
 
 
 def test_the_released_profiles_job_count_is_the_dry_runs(tmp_path):
