@@ -117,6 +117,10 @@ def authors_step(method, model, optimizer, x, y, s: TrainSettings, device):
         loss.item()
 
 
+def case_name(method: str, attack: str) -> str:
+    return method + ("_" + attack if method == "smoothadv" else "")
+
+
 def settings_for(method: str, depth: int, size: int, batch_size: int, attack: str = "pgd") -> TrainSettings:
     keys = {"gaussian": {},
             "smoothadv": {"epsilon": 1.0 * size / 32, "attack_steps": 4, "noise_copies": M["smoothadv"],
@@ -137,6 +141,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--batches", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                        help="measure only these (gaussian, the reference of the costs, always runs): "
+                             "smoothadv_pgd smoothadv_ddn consistency macer")
     parser.add_argument("--out", type=Path, default=Path("results/speed/train_methods.csv"))
     args = parser.parse_args(argv)
     if args.quick:
@@ -151,10 +158,12 @@ def main(argv=None) -> list[dict]:
     loader = torch.utils.data.DataLoader(PILDataset(images, labels, args.size), batch_size=batch_size, shuffle=True)
     torch.manual_seed(0)
     initial = cifar_resnet(args.depth).to(device)
-    contenders, cases = {}, [("gaussian", "pgd"), ("smoothadv", "pgd"), ("smoothadv", "ddn"), ("consistency", "pgd"),
-                             ("macer", "pgd")]
+    cases = [("gaussian", "pgd"), ("smoothadv", "pgd"), ("smoothadv", "ddn"), ("consistency", "pgd"), ("macer", "pgd")]
+    cases = [(method, attack) for method, attack in cases
+             if args.methods is None or method == "gaussian" or case_name(method, attack) in args.methods]
+    contenders = {}
     for method, attack in cases:
-        name = method + ("_" + attack if method == "smoothadv" else "")
+        name = case_name(method, attack)
         s = settings_for(method, args.depth, args.size, batch_size, attack)
         ours_model, authors_model = copy.deepcopy(initial), copy.deepcopy(initial)
         ours_optimizer, authors_optimizer = make_optimizer(ours_model, s), make_optimizer(authors_model, s)
@@ -177,7 +186,7 @@ def main(argv=None) -> list[dict]:
     rates = interleaved_rates(contenders, n, args.rounds, device)
     rows = []
     for method, attack in cases:
-        name = method + ("_" + attack if method == "smoothadv" else "")
+        name = case_name(method, attack)
         ours_rate, authors_rate = rates[f"{name}/ours"], rates.get(f"{name}/authors")
         copies = settings_for(method, args.depth, args.size, batch_size).noise_copies
         rows.append({"method": name, "model": f"resnet{args.depth}", "size": args.size, "batch": batch_size,
