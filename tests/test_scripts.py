@@ -11,7 +11,8 @@ import torch
 from conftest import ROOT
 from linf_smoothing.data import save_split
 from linf_smoothing.models import cifar_resnet
-from linf_smoothing.results import save_checkpoint
+from linf_smoothing.results import read_description, save_checkpoint
+from linf_smoothing.settings import as_dict
 from linf_smoothing.training import train
 from test_training import settings, tiny_data
 
@@ -42,10 +43,11 @@ def trained_model(tmp_path, test_images=12):
     save_split(tmp_path / "test.npz", images, labels, "digits")
     torch.manual_seed(0)
     model = cifar_resnet(8, (4, 8, 8), in_channels=1, num_classes=2)
-    train(model, *tiny_data(64), images, labels, settings(epochs=2), torch.device("cpu"))
+    trained = settings(epochs=2)
+    train(model, *tiny_data(64), images, labels, trained, torch.device("cpu"))
     save_checkpoint(tmp_path / "m.pt", model,
                     {"architecture": {"depth": 8, "widths": [4, 8, 8]}, "in_channels": 1, "num_classes": 2,
-                     "image_size": 6})
+                     "image_size": 6, "training": as_dict(trained)})
 
 
 def test_certification_is_repeatable_and_subsets_agree(tmp_path):
@@ -59,6 +61,15 @@ def test_certification_is_repeatable_and_subsets_agree(tmp_path):
     assert first["count_a"].nunique() > 1  # the votes vary, so a different seed must show
     other_seed = run_certify(tmp_path, tmp_path / "d.tsv", "--seed", "5").drop(columns="time")
     assert not other_seed["count_a"].equals(first["count_a"])
+
+
+def test_a_certification_records_how_its_model_was_trained(tmp_path):
+    """The methods table groups runs by what their descriptions record of the checkpoint."""
+    trained_model(tmp_path)
+    run_certify(tmp_path, tmp_path / "a.tsv", "--max-images", "2")
+    description = read_description(tmp_path / "a.tsv")
+    assert description["training"] == as_dict(settings(epochs=2))
+    assert description["training_method"] == settings(epochs=2).method
 
 
 def test_a_user_error_is_one_line(tmp_path):
