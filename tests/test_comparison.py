@@ -175,3 +175,13 @@ def test_thresholds_that_differ_by_size_take_the_sizes_colours(tmp_path):
     curves = {to_rgb(line.get_color()) for line in curves_of(ax, np.linspace(0, 3, 101))}
     assert sorted(colours) == [32, 64]  # sqrt(d) / sigma: 8 / 0.25 and 16 / 0.25
     assert colours[32] != colours[64] and set(colours.values()) == curves
+
+
+def test_one_method_alone_keeps_its_legend_off_the_title(tmp_path):
+    """The demo's case: one panel, whose title the legend beside it must not cover."""
+    runs = {label: run for label, run in runs_of_three_methods().items() if label.startswith("gaussian")}
+    certified = {(label, "blum"): run.frame for label, run in runs.items()}
+    fig = methods_figure(runs, certified, "radius", "x", 0.1, "scikit-learn digits, ResNet-8",
+                         [tmp_path / "m.png"], THRESHOLD, "all certified test images", radius_points=101)
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 1
+    assert_legends_outside(fig)

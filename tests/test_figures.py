@@ -36,20 +36,22 @@ def assert_legends_outside(fig):
     canvas = FigureCanvasAgg(fig)  # the figure is closed: draw it on a canvas of its own, as saved
     canvas.draw()
     renderer = canvas.get_renderer()
-    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    figures = [fig, *fig.subfigs]
+    legends = [legend for f in figures for legend in f.legends]
+    legends += [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
     assert legends
     for legend in legends:
         box = legend.get_window_extent(renderer)
         for ax in fig.axes:
             assert not box.overlaps(ax.get_window_extent(renderer)), "a legend covers an axes"
-        titles = [ax.title for ax in fig.axes] + ([fig._suptitle] if fig._suptitle is not None else [])
+        titles = [ax.title for ax in fig.axes] + [f._suptitle for f in figures if f._suptitle is not None]
         for title in titles:
             if title.get_text():
                 assert not box.overlaps(title.get_window_extent(renderer)), "a legend covers a title"
 
 
 def legend_texts(fig) -> list[str]:
-    return [text.get_text() for legend in fig.legends for text in legend.get_texts()]
+    return [text.get_text() for f in [fig, *fig.subfigs] for legend in f.legends for text in legend.get_texts()]
 
 
 def curves_of(ax, radii):

@@ -160,8 +160,11 @@ def methods_figure(runs: dict[str, Run], certified: dict[tuple[str, str], pd.Dat
     marker = {s: RUN_MARKERS[i % len(RUN_MARKERS)] for i, s in enumerate(sizes)}
     columns = min(3, len(methods))
     rows = math.ceil(len(methods) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns + 3.6, 3.5 * rows + 0.9), sharex=True,
-                             sharey=True, squeeze=False, layout="constrained")
+    # the panels and their title in one subfigure, the legend in another beside it, so that
+    # the title centres over the panels and the legend never reaches it
+    fig = plt.figure(figsize=(4.4 * columns + 4.2, 3.5 * rows + 0.9), layout="constrained")
+    panels, key = fig.subfigures(1, 2, width_ratios=[4.4 * columns, 4.2])
+    axes = panels.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
     radii = np.linspace(0.0, x_max, radius_points)
     every = max(1, radius_points // 8)
     for (label, certificate), frame in certified.items():
@@ -192,8 +195,9 @@ def methods_figure(runs: dict[str, Run], certified: dict[tuple[str, str], pd.Dat
         ax.set_ylabel("certified accuracy")
     for ax in axes[-1, :]:
         ax.set_xlabel(xlabel)
-    fig.suptitle(textwrap.fill(title, 110) + (f"\n{textwrap.fill(subtitle, 110)}" if subtitle else ""),
-                 fontsize="medium")
+    width = 45 * columns  # characters of the title's lines
+    panels.suptitle(textwrap.fill(title, width) + (f"\n{textwrap.fill(subtitle, width)}" if subtitle else ""),
+                    fontsize="medium")
     handles = [_legend_header("image size (colour and marker)")]
     for s in sizes:
         at_size = [runs[label] for label in dict.fromkeys(label for label, _ in certified)
@@ -207,9 +211,9 @@ def methods_figure(runs: dict[str, Run], certified: dict[tuple[str, str], pd.Dat
                        label=CERTIFICATE_NAMES.get(c, c)) for k, c in enumerate(certificates)]
     handles.append(_legend_header("vertical lines"))
     what = (f"{threshold * 255:g}/255 (the table's threshold)" if column == "radius" else
-            f"{threshold * 255:g}/255 in this unit, r·√d/σ (in the size's colour; black where all sizes share it)")
+            f"{threshold * 255:g}/255 here: r·√d/σ (size's colour; black if shared)")
     handles.append(Line2D([], [], color=THRESHOLD_COLOR, linewidth=1.2, label=what))
-    legend = fig.legend(handles=handles, loc="outside right upper", frameon=True, fontsize="small")
+    legend = key.legend(handles=handles, loc="upper left", frameon=True, fontsize="small")
     for text, handle in zip(legend.get_texts(), handles):
         if handle.get_linestyle() == "None" and handle.get_marker() in ("None", None, ""):
             text.set_fontweight("bold")
