@@ -131,8 +131,8 @@ def test_a_failed_shard_reruns_alone(finished):
     snakemake(finished, "all")  # the analysis jobs catch up, for the tests that follow
 
 
-ANALYSIS_JOBS = [("benchmark_table", ""), ("provenance", ""), ("radius_figures", ""), ("radius_grid_table", ""),
-                 ("vary_dim_figure", "")]
+ANALYSIS_JOBS = [("benchmark_table", ""), ("methods_comparison", ""), ("provenance", ""), ("radius_figures", ""),
+                 ("radius_grid_table", ""), ("vary_dim_figure", "")]
 
 
 @pytest.mark.parametrize("deleted, rebuilt", [
@@ -231,8 +231,8 @@ def test_changing_one_sigma_reruns_that_experiment_and_the_analysis(finished):
     overlay["experiments"][1]["sigma"] = 0.4
     assert planned_jobs(snakemake(finished, "-n", "all", overlay=overlay)) == sorted([
         ("train", "tiny12"), ("certify", "tiny12/0"), ("gather_certification", "tiny12"),
-        ("benchmark_table", ""), ("radius_grid_table", ""),
-        ("vary_dim_figure", ""), ("radius_figures", ""), ("training_curves", ""), ("provenance", "")])
+        ("benchmark_table", ""), ("radius_grid_table", ""), ("vary_dim_figure", ""), ("radius_figures", ""),
+        ("methods_comparison", ""), ("training_curves", ""), ("provenance", "")])
 
 
 def test_a_bad_config_stops_before_any_job(tmp_path):
