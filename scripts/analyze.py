@@ -51,6 +51,7 @@ from linf_smoothing.comparison import methods_figure, methods_table, write_metho
 from linf_smoothing.settings import AnalysisSettings, add_arguments, from_arguments
 
 OUTPUTS = ("table", "grid", "vary_dim", "radius_figures", "methods")
+NORMALIZED_LABEL = r"$\ell_\infty$ radius $\times \sqrt{d} / \sigma$ (= $\ell_2$ radius / $\sigma$)"
 
 
 def noise(text: str) -> tuple[str, tuple[float, int]]:
@@ -165,26 +166,31 @@ def main() -> None:
                         {label: c for label, c in run_ceiling.items() if c is not None}, title, paths, reference,
                         run_labels, subtitle)
         written += paths
-    if "radius_figures" in wanted:
+    if wanted & {"radius_figures", "methods"}:
         missing = [label for label, run in runs.items() if run.sigma is None]
         if missing:
-            raise ValueError(f"--noise LABEL=SIGMA:DIM is needed for {', '.join(missing)} (l2 and normalized figures)")
+            raise ValueError(f"--noise LABEL=SIGMA:DIM is needed for {', '.join(missing)} (l2, normalized and "
+                             "methods figures)")
+        # each run's threshold and ceiling in a figure's unit: l2 = r sqrt(d), normalized = r sqrt(d) / sigma
+        units = {"radius_l2": {label: np.sqrt(run.dimension) for label, run in runs.items()},
+                 "radius_over_sigma": {label: np.sqrt(run.dimension) / run.sigma for label, run in runs.items()}}
+
+        def axis_end(column: str, frames) -> float:
+            """A little past the largest ceiling in ``column``'s unit (or, without N and alpha,
+            past the largest radius of ``frames``, (label, certificate) -> rows with ``column``)."""
+            return 1.1 * max([c * units[column][label] for label, c in run_ceiling.items() if c is not None] or
+                             [frame[column].max() for frame in frames.values()])
+    if "radius_figures" in wanted:
         first = {key: subsets[key] for key in first_keys.values()}
         scaled = {key: with_scaled_radii(frame, runs[key[0]].sigma, runs[key[0]].dimension)
                   for key, frame in first.items()}
-        # each run's threshold and ceiling in the figure's unit: l2 = r sqrt(d), normalized = r sqrt(d) / sigma
-        units = {"radius_l2": {label: np.sqrt(run.dimension) for label, run in runs.items()},
-                 "radius_over_sigma": {label: np.sqrt(run.dimension) / run.sigma for label, run in runs.items()}}
         t = settings.linf_threshold
         for column, name, xlabel, threshold_label in (
                 ("radius_l2", "certified_l2", r"$\ell_2$ radius", f"{t * 255:g}/255 in l2: r·√d, per run"),
                 ("radius_over_sigma", "certified_normalized",
-                 r"$\ell_\infty$ radius $\times \sqrt{d} / \sigma$ (= $\ell_2$ radius / $\sigma$)",
-                 f"{t * 255:g}/255 here: r·√d/σ, per run")):
+                 NORMALIZED_LABEL, f"{t * 255:g}/255 here: r·√d/σ, per run")):
             scale = units[column]
-            # x range: a little past the largest ceiling (or the largest radius, without N and alpha)
-            top = 1.1 * max([c * scale[label] for label, c in run_ceiling.items() if c is not None] or
-                            [f[column].max() for f in scaled.values()])
+            top = axis_end(column, scaled)
             marks = [Mark(t * scale[label], "threshold", label) for label in runs]
             marks += [Mark(c * scale[label], "ceiling", label) for label, c in run_ceiling.items() if c is not None]
             paths = [figures / f"{name}.png", figures / f"{name}.pdf"]
@@ -194,13 +200,12 @@ def main() -> None:
     if "methods" in wanted:
         written += write_methods_table(methods_table(runs, certified, settings.linf_threshold), args.outdir,
                                        settings.linf_threshold)
-        normalized = [c * np.sqrt(runs[label].dimension) / runs[label].sigma for label, c in run_ceiling.items()
-                      if c is not None] or [frame["radius_l2"].max() / runs[label].sigma
-                                            for (label, _), frame in subsets.items()]
-        normalized_label = r"$\ell_\infty$ radius $\times \sqrt{d} / \sigma$ (= $\ell_2$ radius / $\sigma$)"
+        normalized = {key: with_scaled_radii(frame, runs[key[0]].sigma, runs[key[0]].dimension)
+                      for key, frame in subsets.items()}
         for column, name, xlabel, x_max in (
                 ("radius", "methods_linf", r"$\ell_\infty$ radius", settings.radius_max),
-                ("radius_over_sigma", "methods_normalized", normalized_label, 1.1 * max(normalized))):
+                ("radius_over_sigma", "methods_normalized", NORMALIZED_LABEL,
+                 axis_end("radius_over_sigma", normalized))):
             paths = [figures / f"{name}.png", figures / f"{name}.pdf"]
             methods_figure(runs, subsets, column, xlabel, x_max, title, paths, settings.linf_threshold, subtitle,
                            settings.radius_points)

@@ -143,8 +143,8 @@ def load_run(path: Path, declared: Declared | None = None, own: bool = True) -> 
         raise ValueError(f"{path} has no description: state the sigma and the input dimension d it was certified "
                          "with, --noise LABEL=SIGMA:DIM (CIFAR-10 at 32 pixels: d = 3072)")
     check_sigma(declared.sigma)
-    channels = sorted(set(CHANNELS.values()))
-    if not any(declared.dimension == c * round(math.sqrt(declared.dimension / c)) ** 2 for c in channels):
+    if dimension_side(declared.dimension) is None:
+        channels = sorted(set(CHANNELS.values()))
         raise ValueError(f"{path}: d = {declared.dimension} is not channels x size x size of an image with "
                          f"{' or '.join(map(str, channels))} channels: give --noise LABEL=SIGMA:DIM with the images' d")
     sigma, dimension = declared.sigma, declared.dimension
@@ -472,6 +472,34 @@ def _legend_header(text: str):
     return Line2D([], [], linestyle="none", label=text)
 
 
+def _certificate_handles(certificates) -> list:
+    """The legend's certificates: a header, then each certificate's line style, named."""
+    from matplotlib.lines import Line2D
+
+    return [_legend_header("certificates (line style)")] + [
+        Line2D([], [], color="0.15", linewidth=2, linestyle=CERTIFICATE_STYLES[k % len(CERTIFICATE_STYLES)],
+               label=CERTIFICATE_NAMES.get(certificate, certificate)) for k, certificate in enumerate(certificates)]
+
+
+def _headed_legend(owner, handles: list, **kwargs):
+    """``owner.legend`` of ``handles`` (a figure or subfigure), its headers (``_legend_header``) bold."""
+    legend = owner.legend(handles=handles, frameon=True, fontsize="small", **kwargs)
+    for text, handle in zip(legend.get_texts(), handles):
+        if handle.get_linestyle() == "None" and handle.get_marker() in ("None", None, ""):
+            text.set_fontweight("bold")
+    return legend
+
+
+def dimension_side(dimension: int) -> int | None:
+    """The image size of an input of ``dimension`` = channels x size x size for a dataset's
+    channels (None if there is none)."""
+    for channels in sorted(set(CHANNELS.values())):
+        side = round(math.sqrt(dimension / channels))
+        if dimension == channels * side ** 2:
+            return side
+    return None
+
+
 def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, column: str, xlabel: str,
                  title: str, paths: list[Path], marks: list[Mark] = (),
                  reference: dict[str, pd.DataFrame] | None = None, run_labels: dict[str, str] | None = None,
@@ -544,11 +572,7 @@ def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, c
     for i, label in enumerate(labels):
         handles.append(Line2D([], [], color=color[label], linewidth=2, marker=RUN_MARKERS[i % len(RUN_MARKERS)],
                               markersize=5, label=run_labels.get(label, label)))
-    handles.append(_legend_header("certificates (line style)"))
-    for k, certificate in enumerate(certificates):
-        handles.append(Line2D([], [], color="0.15", linewidth=2,
-                              linestyle=CERTIFICATE_STYLES[k % len(CERTIFICATE_STYLES)],
-                              label=CERTIFICATE_NAMES.get(certificate, certificate)))
+    handles += _certificate_handles(certificates)
     if reference_handles:
         handles += [_legend_header("published files (bands)"), *reference_handles]
     if thresholds or ceilings:
@@ -564,10 +588,7 @@ def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, c
     hidden = [m for m in marks if m.kind == "ceiling" and not radii[0] <= m.x <= radii[-1]]
     if hidden:
         handles.append(_legend_header(f"(ceiling beyond the axis: {', '.join(str(m.run) for m in hidden)})"))
-    legend = fig.legend(handles=handles, loc="outside right upper", frameon=True, fontsize="small")
-    for text, handle in zip(legend.get_texts(), handles):
-        if handle.get_linestyle() == "None" and handle.get_marker() in ("None", None, ""):
-            text.set_fontweight("bold")
+    _headed_legend(fig, handles, loc="outside right upper")
     _save(fig, paths)
     plt.close(fig)
     return fig
@@ -625,10 +646,7 @@ def training_figure(histories: dict[str, pd.DataFrame], title: str, paths: list[
                               markersize=4, label=f"{label}: {method}"))
     handles.append(_legend_header("accuracy (line style)"))
     handles += [Line2D([], [], color="0.15", linestyle=style, label=what) for style, what in styles.values()]
-    legend = fig.legend(handles=handles, loc="outside right center", frameon=True, fontsize="small")
-    for text, handle in zip(legend.get_texts(), handles):
-        if handle.get_linestyle() == "None" and handle.get_marker() in ("None", None, ""):
-            text.set_fontweight("bold")
+    _headed_legend(fig, handles, loc="outside right center")
     fig.suptitle(title)
     _save(fig, paths)
     plt.close(fig)

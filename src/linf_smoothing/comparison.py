@@ -21,20 +21,21 @@ import numpy as np
 import pandas as pd
 
 from linf_smoothing.analysis import (
-    CERTIFICATE_NAMES,
     CERTIFICATE_NOTE,
     CERTIFICATE_STYLES,
     RUN_MARKERS,
     THRESHOLD_COLOR,
     Run,
+    _certificate_handles,
+    _headed_legend,
     _legend_header,
     _save,
     _style,
     certified_accuracy,
+    dimension_side,
     method_name,
     with_scaled_radii,
 )
-from linf_smoothing.datasets import CHANNELS
 from linf_smoothing.results import atomic_path
 from linf_smoothing.settings import TrainSettings
 
@@ -64,10 +65,7 @@ def image_size(run: Run) -> int:
     """The run's image size: as its description records it, else from d (a foreign file's,
     which ``load_run`` checked is channels x size x size)."""
     size = (run.description or {}).get("image_size")
-    if size is not None:
-        return int(size)
-    return next(round(math.sqrt(run.dimension / c)) for c in sorted(set(CHANNELS.values()))
-                if run.dimension == c * round(math.sqrt(run.dimension / c)) ** 2)
+    return int(size) if size is not None else dimension_side(run.dimension)
 
 
 def average_certified_radius(frame: pd.DataFrame, column: str = "radius_l2") -> float:
@@ -206,17 +204,12 @@ def methods_figure(runs: dict[str, Run], certified: dict[tuple[str, str], pd.Dat
         noise = f"σ {sigmas[0]:g}" if len(sigmas) == 1 else "σ " + " or ".join(f"{x:g}" for x in sigmas)
         handles.append(Line2D([], [], color=color[s], linewidth=2, marker=marker[s], markersize=4,
                               label=f"{s}×{s}, d {at_size[0].dimension}, {noise}"))
-    handles.append(_legend_header("certificates (line style)"))
-    handles += [Line2D([], [], color="0.15", linewidth=2, linestyle=CERTIFICATE_STYLES[k % len(CERTIFICATE_STYLES)],
-                       label=CERTIFICATE_NAMES.get(c, c)) for k, c in enumerate(certificates)]
+    handles += _certificate_handles(certificates)
     handles.append(_legend_header("vertical lines"))
     what = (f"{threshold * 255:g}/255 (the table's threshold)" if column == "radius" else
             f"{threshold * 255:g}/255 here: r·√d/σ (size's colour; black if shared)")
     handles.append(Line2D([], [], color=THRESHOLD_COLOR, linewidth=1.2, label=what))
-    legend = key.legend(handles=handles, loc="upper left", frameon=True, fontsize="small")
-    for text, handle in zip(legend.get_texts(), handles):
-        if handle.get_linestyle() == "None" and handle.get_marker() in ("None", None, ""):
-            text.set_fontweight("bold")
+    _headed_legend(key, handles, loc="upper left")
     _save(fig, paths)
     plt.close(fig)
     return fig
