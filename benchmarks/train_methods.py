@@ -11,8 +11,8 @@ and calls ``backward()`` through an SGD optimizer on delta; MACER (Zhai et al.'s
 ``macer.py``) and Gaussian augmentation take one step per batch; every step ends with
 ``loss.item()``. Ours: uint8 tensors in memory, batched crops and flips, input-only gradients
 in the attack, no host synchronisation in the loop, and for SmoothAdv and consistency one step
-per batch / m images in m copies (``batch_size`` = their batch / m, as the README tells users
-to set it), so that both take the same SGD steps on network batches of the same size: the
+per batch / m images in m copies (``batch_size`` = their batch / m, as docs/training-methods.md tells
+users to set it), so that both take the same SGD steps on network batches of the same size: the
 ratio measures the loop, not the algorithm or the batch size.
 
     PYTHONPATH=src python benchmarks/train_methods.py --quick

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Measure how often each certificate variant claims too much: on base classifiers whose
 smoothed class probabilities and exact robust radius are known in closed form
-(linf_smoothing.coverage: a half-space, PAPER.md's three-class case, a ten-class case),
+(linf_smoothing.coverage: a half-space, a three-class case, a ten-class case; docs/certificates.md),
 certify RUNS independent draws of the votes and count the runs that certify a wrong class
 or a radius beyond the exact one. A sound certificate fails in at most a fraction alpha.
 

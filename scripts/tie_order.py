@@ -7,7 +7,7 @@ leaves unspecified. For each file (ours, with the per-class counts) this prints 
 images have a tie for the top class or the runner-up, and, against torch.topk's order on this
 machine and against ties to the highest index, on how many images the chosen classes, the
 radius and the abstention differ, and the natural and certified accuracy at --threshold of
-each certificate. The README's "Differences from the original code" quotes it on the demo:
+each certificate. docs/differences.md quotes it on the demo:
 
     python scripts/tie_order.py results/demo/certify/size8.tsv results/demo/certify/size12.tsv \\
         results/demo/certify/size16.tsv

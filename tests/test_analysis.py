@@ -31,7 +31,7 @@ FILES = {
     "size48": "output_noise18_size48_l2trades06525_beta6",
     "size64": "output_noise24_size64_l2trades087_beta6",
 }
-PUBLISHED = {  # PAPER.md: images, natural, certified at 2/255, abstentions
+PUBLISHED = {  # docs/paper.md: images, natural, certified at 2/255, abstentions
     "size32_full": (10000, 0.7884, 0.6255, 30),
     "size32": (500, 0.780, 0.622, 1),
     "size48": (500, 0.770, 0.586, 0),
@@ -150,7 +150,7 @@ def test_curve_and_training_figures_have_their_curves(tmp_path):
 
 
 COHEN = ROOT / "reference" / "cohen"
-COHEN_NUMBERS = {  # reference/cohen (and ../shared/reference/cohen/README.md), computed there from the files
+COHEN_NUMBERS = {  # reference/cohen/README.md, computed there from the files
     0.12: dict(natural=0.8317, abstentions=324, l2=(0.5977, 0.0, 0.0), linf=0.3399),
     0.25: dict(natural=0.7665, abstentions=795, l2=(0.6116, 0.4225, 0.2506), linf=0.4783),
 }

@@ -240,7 +240,7 @@ def test_a_config_error_names_the_file_that_set_the_key(tmp_path, paper_config):
 
 
 def test_a_new_setting_at_its_default_changes_no_rule_options(paper_config):
-    """The README's "Extending" example: a TrainSettings field `nesterov` whose default (False)
+    """docs/development.md's "Extending" example: a TrainSettings field `nesterov` whose default (False)
     keeps today's behaviour leaves every train rule's options string, which Snakemake compares
     to rerun a job, as it was; a configured True changes exactly that experiment's."""
     import dataclasses
