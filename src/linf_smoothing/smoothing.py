@@ -70,10 +70,10 @@ class Smooth:
         _at_least("num_classes", num_classes, 2)
         _at_least("batch_size", batch_size, 1)
         check_sigma(sigma)
-        self.noise_name, self.noise_parameters = noise, dict(noise_parameters or {})
-        self.noise_for_dimension(1)  # refuses an unknown noise or parameter now, not at the first image
         self.model, self.num_classes, self.sigma = model, num_classes, sigma
         self.batch_size, self.mixed_precision = batch_size, mixed_precision
+        self.noise_name, self.noise_parameters = noise, dict(noise_parameters or {})
+        self.noise_for_dimension(1)  # refuses an unknown noise or parameter now, not at the first image
 
     def noise_for_dimension(self, dimension: int) -> Noise:
         return make_noise(self.noise_name, self.sigma, dimension, **self.noise_parameters)

@@ -15,12 +15,16 @@ from dataclasses import fields
 from typing import Mapping
 
 from linf_smoothing.noises.base import NORMS, Noise, check_norm, check_sigma, convert_radius, is_number
-from linf_smoothing.noises.iid import Gaussian, Laplace
+from linf_smoothing.noises.iid import Gaussian, GeneralizedGaussian, Laplace, Uniform
+from linf_smoothing.noises.limits import iid_radius_bound
+from linf_smoothing.noises.shaped import ExpInf, UniformBall
 
-__all__ = ["NORMS", "NOISES", "Noise", "Gaussian", "Laplace", "check_norm", "check_sigma", "convert_radius",
-           "is_number", "make_noise", "noise_from_description"]
+__all__ = ["NORMS", "NOISES", "Noise", "Gaussian", "Laplace", "Uniform", "GeneralizedGaussian", "ExpInf",
+           "UniformBall", "check_norm", "check_sigma", "convert_radius", "iid_radius_bound", "is_number",
+           "make_noise", "noise_from_description"]
 
-NOISES: dict[str, type[Noise]] = {cls.name: cls for cls in (Gaussian, Laplace)}
+NOISES: dict[str, type[Noise]] = {cls.name: cls for cls in (Gaussian, Laplace, Uniform, ExpInf, GeneralizedGaussian,
+                                                            UniformBall)}
 
 
 def _parameter_names(cls: type[Noise]) -> list[str]:

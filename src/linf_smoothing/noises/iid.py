@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 from linf_smoothing.bounds import cohen_radius
-from linf_smoothing.noises.base import Noise
+from linf_smoothing.noises.base import Noise, is_number
 
 
 @dataclass(frozen=True)
@@ -150,3 +150,105 @@ def _laplace_linf_radius(p0, dimension: int):
     piece = np.searchsorted(-lower, -p0, side="left")  # the first piece whose lower end is <= p0
     start = base[piece] + slope[piece] * (p0 - lower[piece])
     return above[piece] + _piece_integral(slope[piece], start, upper[piece] - p0)
+
+
+@dataclass(frozen=True)
+class Uniform(Noise):
+    """eta uniform on the cube [-lambda, lambda]^d: variance lambda^2 / 3 per coordinate, so
+    lambda = sqrt(3) sigma.
+
+    Sampler: ``uniform_(-lambda, lambda)``, independent coordinates.
+
+    Certificates (Lee et al. 2019; Yang et al. 2020; rs4a ``Uniform.certify_l1`` and
+    ``certify_linf``, src/noises/noises.py lines 159-163). The noise and its shift by delta share
+    a density on their overlap, so the worst classifier puts the class's probability first where
+    the shifted noise never reaches: the top class keeps pa - m, m = 1 - prod_i (1 - |delta_i| /
+    (2 lambda)) the mass outside the overlap.
+
+    - l1: m <= ||delta||_1 / (2 lambda), so R = 2 lambda (pa - 1/2); tight along an axis.
+    - l-inf: m is largest at a corner, 1 - (1 - r / (2 lambda))^d, so R = 2 lambda (1 -
+      (1.5 - pa)^(1/d)); tight at a corner. Computed as -2 lambda expm1(log1p(0.5 - pa) / d),
+      without the cancellation of 1 - (1.5 - pa)^(1/d) at large d: rs4a evaluates the latter in
+      the precision of its probability, and from a float32 pa its radius can exceed the exact one.
+    """
+
+    name = "uniform"
+    direct_norms = ("l1", "linf")
+
+    def rms_at_unit_scale(self) -> float:
+        return 1 / math.sqrt(3.0)
+
+    def sample(self, shape, *, generator=None, device=None, dtype=None):
+        import torch
+
+        self.draws(shape)
+        return self.sample_(torch.empty(shape, device=device, dtype=dtype), generator)
+
+    def sample_(self, out, generator=None):
+        return out.uniform_(-self.scale, self.scale, generator=generator)
+
+    def direct_radius(self, pa, norm):
+        import numpy as np
+
+        if norm == "l1":
+            return 2 * self.scale * (pa - 0.5)
+        return -2 * self.scale * np.expm1(np.log1p(0.5 - pa) / self.dimension)
+
+    def coordinate_cdf(self, t):
+        import numpy as np
+
+        return np.clip((np.asarray(t, dtype=float) / self.scale + 1) / 2, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class GeneralizedGaussian(Noise):
+    """eta_i iid with density proportional to exp(-|x / lambda|^p), shape p >= 1 (Kumar et al.
+    2020's family; p = 1 is Laplace, p = 2 the Gaussian at lambda = sqrt(2) sigma): variance
+    lambda^2 Gamma(3/p) / Gamma(1/p) per coordinate.
+
+    Sampler: |eta_i / lambda|^p ~ Gamma(1/p, 1) with a fair random sign, which is this density
+    (change variables g = |x / lambda|^p: the density of g is g^(1/p - 1) e^-g / Gamma(1/p));
+    the gamma draws are torch's (``torch._standard_gamma``, the sampler behind
+    torch.distributions.Gamma, which takes the generator), the sign ``bernoulli_(1/2)``.
+
+    Certificate: l1, lambda * (Q^-1(1/p, 2 (1 - pa)))^(1/p), the pa-quantile of one coordinate
+    (Q the regularized upper incomplete gamma function; rs4a ``Expp.certify_l1`` for p >= 1,
+    src/noises/noises.py lines 954-958, as gamma(1/p).ppf(2 pa - 1)). For p >= 1 the density is
+    log-concave, the differential method's rate is largest along an axis (a vertex of the l1
+    ball), and in one dimension the half-line is the worst set all the way: tight along an axis.
+    Below p = 1 the formula does not hold, so p < 1 is refused.
+    """
+
+    p: float
+
+    name = "generalized_gaussian"
+    direct_norms = ("l1",)
+
+    def check_parameters(self) -> None:
+        if not (is_number(self.p) and math.isfinite(self.p) and self.p >= 1):
+            raise ValueError(f"p = {self.p!r}: the generalized Gaussian's shape p must be a finite number of at "
+                             "least 1 (its l1 certificate needs a log-concave density)")
+
+    def rms_at_unit_scale(self) -> float:
+        return math.exp(0.5 * (math.lgamma(3 / self.p) - math.lgamma(1 / self.p)))
+
+    def sample(self, shape, *, generator=None, device=None, dtype=None):
+        import torch
+
+        self.draws(shape)
+        magnitude = torch._standard_gamma(torch.full(shape, 1 / self.p, device=device, dtype=dtype),
+                                          generator=generator)
+        sign = torch.empty(shape, device=device, dtype=dtype).bernoulli_(0.5, generator=generator)
+        return self.scale * (2 * sign - 1) * magnitude ** (1 / self.p)
+
+    def direct_radius(self, pa, norm):
+        from scipy.special import gammainccinv
+
+        return self.scale * gammainccinv(1 / self.p, 2 * (1 - pa)) ** (1 / self.p)
+
+    def coordinate_cdf(self, t):
+        import numpy as np
+        from scipy.special import gammainc
+
+        t = np.asarray(t, dtype=float)
+        return 0.5 + 0.5 * np.sign(t) * gammainc(1 / self.p, np.abs(t / self.scale) ** self.p)
