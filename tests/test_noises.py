@@ -6,6 +6,7 @@ longer breaks it."""
 import json
 import math
 import re
+import warnings
 from pathlib import Path
 from statistics import NormalDist
 
@@ -217,11 +218,17 @@ def test_norm_conversions_follow_the_norm_inequalities():
 
 @pytest.mark.parametrize("name", NOISES)
 def test_radius_is_zero_where_a_top1_certificate_abstains_and_grows_with_pa(name):
+    """0 at pa <= 1/2 and at NaN, increasing above, the formula's limit at pa = 1 (infinite
+    where the noise's support is), in float64, with no warning."""
     noise = noise_of(name, 0.25, 16)
-    pa = np.array([0.0, 0.3, 0.5, 0.5 + 1e-9, 0.6, 0.9, 0.999])
+    pa = np.array([np.nan, 0.0, 0.3, 0.5, 0.5 + 1e-9, 0.6, 0.9, 0.999, 1 - 1e-15, 1.0])
+    bounded = name in ("uniform", "uniform_ball")
     for norm in NORMS:
-        radius = noise.radius(pa, norm)
-        assert radius.dtype == np.float64 and np.all(radius[:3] == 0) and np.all(np.diff(radius[2:]) > 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            radius = noise.radius(pa, norm)
+        assert radius.dtype == np.float64 and np.all(radius[:4] == 0) and np.all(np.diff(radius[3:-1]) > 0)
+        assert np.isfinite(radius[-1]) == bounded and radius[-1] >= radius[-2]
 
 
 # ---- soundness: the worst classifier at the certified radius ---------------------------------
@@ -485,6 +492,7 @@ def test_every_noise_names_itself_and_comes_back_from_its_description():
     (lambda: make_noise("gaussian", 0.5, 0), "dimension = 0: the input dimension d must be an integer"),
     (lambda: Gaussian(0.5, 4).radius(0.9, "l3"), "unknown norm 'l3'; choose one of l1, l2, linf"),
     (lambda: Gaussian(0.5, 4).ceiling(0, 0.01, "l2"), "n = 0: give an integer of at least 1"),
+    (lambda: Gaussian(0.5, 4).radius([0.9, 1.5], "l2"), "pa_lower holds a value outside [0, 1]"),
     (lambda: Gaussian(0.5, 12).sample((2, 5)), "no trailing dimensions of d = 12 elements"),
     (lambda: noise_from_description({"noise": "pareto"}, 0.5, 4), "the description names the unknown noise"),
     (lambda: certify_many([[9, 1]], [[90, 10]], 0.5, 0.01, "blum", 4, make_noise("uniform", 0.5, 4)),
