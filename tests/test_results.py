@@ -30,9 +30,9 @@ def test_certification_tsv_roundtrip_at_full_precision(tmp_path):
     radius = 0.0078431372549019612  # just above 2/255: three digits would lose it
     with CertificationWriter(path, {"sigma": 0.25}) as writer:
         assert (tmp_path / "cert.tsv.tmp").exists() and not path.exists()
-        writer.write(0, 3, Certificate(3, radius * 55.4, radius, 0.99, 0.01, 990, 3), 1.5,
+        writer.write(0, 3, Certificate(3, radius * 55.4, radius, 0.99, 0.01, 990, 3, radius * 55.4), 1.5,
                      Counts(np.array([0, 0, 1, 99]), np.array([7, 0, 3, 990])))
-        writer.write(1, 2, Certificate(-1, 0.0, 0.0, 0.4, 0.45, 400, 380), 0.5,
+        writer.write(1, 2, Certificate(-1, 0.0, 0.0, 0.4, 0.45, 400, 380, 0.0), 0.5,
                      Counts(np.array([50, 0, 50, 0]), np.array([380, 220, 400, 0])))
     frame = read_certification(path)
     assert list(frame.columns) == CERTIFY_COLUMNS + CERTIFY_EXTRA_COLUMNS
@@ -47,7 +47,7 @@ def test_a_failed_write_leaves_no_finished_file(tmp_path):
     path = tmp_path / "cert.tsv"
     with pytest.raises(RuntimeError):
         with CertificationWriter(path, {}) as writer:
-            writer.write(0, 1, Certificate(1, 0.1, 0.01, 0.9, 0.1, 9, 1), 0.1,
+            writer.write(0, 1, Certificate(1, 0.1, 0.01, 0.9, 0.1, 9, 1, 0.1), 0.1,
                          Counts(np.array([1, 9]), np.array([1, 9])))
             raise RuntimeError("killed")
     assert not path.exists() and read_description(path) is None

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from linf_smoothing.models import cifar_resnet
+from linf_smoothing.noises import Gaussian
 from linf_smoothing.settings import TrainSettings
 from linf_smoothing.training import METRIC_COLUMNS, accuracy, train
 
@@ -50,7 +51,7 @@ def test_gaussian_augmentation_learns_the_task():
     model = cifar_resnet(8, (4, 8, 8), in_channels=1, num_classes=2)
     train(model, x, y, x, y, settings(beta=0.0, attack_steps=0, epochs=4, lr_milestones=()), torch.device("cpu"))
     images = torch.from_numpy(x)
-    assert accuracy(model, images, torch.from_numpy(y), 0.25, 64) > 0.9
+    assert accuracy(model, images, torch.from_numpy(y), Gaussian(0.25, images[0].numel()), 64) > 0.9
 
 
 def test_gaussian_method_is_trades_without_its_robust_term():

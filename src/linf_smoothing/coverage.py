@@ -2,12 +2,14 @@
 probabilities and exact robust radius are known in closed form.
 
 An *interval classifier* labels z by the interval of its first coordinate z_1 (boundaries
-t_1 < ... < t_{K-1}, one class per interval). Under eta ~ N(0, sigma^2 I) its smoothed
-probability of the class of interval (t_k, t_{k+1}) at x is
-Phi((t_{k+1} - x_1)/sigma) - Phi((t_k - x_1)/sigma), which depends on x_1 alone, so the
-smoothed classifier g changes its decision at x + delta only through delta_1 and its exact
-l2 robust radius at x is the smallest |s| at which argmax_c p_c(x_1 + s) changes (found by
-a grid search refined by bisection, ``exact_radius``).
+t_1 < ... < t_{K-1}, one class per interval). Under a noise eta whose first coordinate has
+distribution function F (``Noise.coordinate_cdf``; Phi(t / sigma) for the Gaussian) its
+smoothed probability of the class of interval (t_k, t_{k+1}) at x is
+F(t_{k+1} - x_1) - F(t_k - x_1), which depends on x_1 alone, so the smoothed classifier g
+changes its decision at x + delta only through delta_1, and |delta_1| <= ||delta|| in every l_p
+norm with equality along the axis: its exact robust radius at x, in every norm, is the smallest
+|s| at which argmax_c p_c(x_1 + s) changes (found by a grid search refined by bisection,
+``exact_radius``).
 
 The votes of such a classifier on n noisy copies are a multinomial draw with those
 probabilities, so ``failure_rate`` draws the selection and estimation counts directly and
@@ -23,18 +25,24 @@ from statistics import NormalDist
 import numpy as np
 
 from linf_smoothing.certificates import ABSTAIN, certify_many
+from linf_smoothing.noises import Gaussian, Noise, check_norm, make_noise
 
 _normal = NormalDist()
 
 
 @dataclass(frozen=True)
 class IntervalClassifier:
-    """Class ``labels[k]`` on the k-th interval of z_1 cut at ``boundaries`` (increasing)."""
+    """Class ``labels[k]`` on the k-th interval of z_1 cut at ``boundaries`` (increasing),
+    smoothed by ``noise``."""
 
     name: str
     boundaries: tuple[float, ...]
     labels: tuple[int, ...]
-    sigma: float
+    noise: Noise
+
+    @property
+    def sigma(self) -> float:
+        return self.noise.sigma
 
     @property
     def num_classes(self) -> int:
@@ -44,8 +52,8 @@ class IntervalClassifier:
         """Smoothed class probabilities at points whose first coordinate is ``x1`` (a number:
         shape (K,); an array: one row per point)."""
         x1 = np.asarray(x1, dtype=float)
-        cdf = np.vectorize(_normal.cdf)
-        cuts = [np.zeros_like(x1)] + [cdf((t - x1) / self.sigma) for t in self.boundaries] + [np.ones_like(x1)]
+        cuts = ([np.zeros_like(x1)] + [self.noise.coordinate_cdf(t - x1) for t in self.boundaries]
+                + [np.ones_like(x1)])
         p = np.zeros(x1.shape + (self.num_classes,))
         for label, low, high in zip(self.labels, cuts[:-1], cuts[1:]):
             p[..., label] += high - low
@@ -72,10 +80,13 @@ class IntervalClassifier:
         return best
 
 
-def binary_linear(margin: float = 0.64, sigma: float = 0.5) -> IntervalClassifier:
-    """Two classes cut by a hyperplane at distance ``margin`` from x: exact radius ``margin``,
-    where every variant's radius with the true probabilities is tight."""
-    return IntervalClassifier("binary linear", (margin,), (0, 1), sigma)
+def binary_linear(margin: float = 0.64, sigma: float = 0.5, noise: str = "gaussian", dimension: int = 1,
+                  **parameters) -> IntervalClassifier:
+    """Two classes cut by a hyperplane at distance ``margin`` from x, smoothed by the noise
+    ``noise`` (with its ``parameters``) in dimension d: exact radius ``margin`` in every norm.
+    Under the Gaussian every variant's radius with the true probabilities is tight; under
+    another noise, the radii it certifies tightly along an axis (docs/noises.md)."""
+    return IntervalClassifier("binary linear", (margin,), (0, 1), make_noise(noise, sigma, dimension, **parameters))
 
 
 def three_class(sigma: float = 1.0) -> IntervalClassifier:
@@ -83,7 +94,7 @@ def three_class(sigma: float = 1.0) -> IntervalClassifier:
     equals the top-2 formula with the true probabilities, sigma/2 (inv_Phi(.9) - inv_Phi(.055))
     = 1.4399 sigma, and a top-2 certificate is tight."""
     return IntervalClassifier("three classes", (sigma * _normal.inv_cdf(0.9), sigma * _normal.inv_cdf(0.945)),
-                              (0, 1, 2), sigma)
+                              (0, 1, 2), Gaussian(sigma, 1))
 
 
 def ten_class(sigma: float = 1.0) -> IntervalClassifier:
@@ -94,22 +105,23 @@ def ten_class(sigma: float = 1.0) -> IntervalClassifier:
     runner-up."""
     masses = [0.85, 0.02, 0.01, 0.015, 0.01, 0.012, 0.008, 0.01, 0.005]
     boundaries = sigma * np.array([_normal.inv_cdf(c) for c in np.cumsum(masses)])
-    return IntervalClassifier("ten classes", tuple(boundaries), (3, 0, 9, 1, 8, 2, 6, 4, 5, 7), sigma)
+    return IntervalClassifier("ten classes", tuple(boundaries), (3, 0, 9, 1, 8, 2, 6, 4, 5, 7), Gaussian(sigma, 1))
 
 
 CASES = {"binary": binary_linear, "three": three_class, "ten": ten_class}
 
 
 def failure_rate(case: IntervalClassifier, variant: str, n0: int, n: int, alpha: float, runs: int,
-                 seed: int = 0) -> float:
+                 seed: int = 0, norm: str = "l2") -> float:
     """Share of ``runs`` independent certifications of x (x_1 = 0) that certify a wrong class or
-    a radius beyond the exact one."""
+    a ``norm`` radius beyond the exact one."""
+    check_norm(norm)
     p = case.probabilities()
     truth, exact = int(np.argmax(p)), case.exact_radius()
     rng = np.random.default_rng(seed)
     selections = rng.multinomial(n0, p, size=runs)
     estimations = rng.multinomial(n, p, size=runs)
-    certs = certify_many(selections, estimations, case.sigma, alpha, variant, dimension=1)
+    certs = certify_many(selections, estimations, case.sigma, alpha, variant, case.noise.dimension, case.noise)
     certified = certs["predict"] != ABSTAIN
-    failures = certified & ((certs["predict"] != truth) | (certs["radius_l2"] > exact))
+    failures = certified & ((certs["predict"] != truth) | (certs[f"radius_{norm}"] > exact))
     return float(failures.sum() / runs)

@@ -17,9 +17,16 @@ from torch import nn
 
 from linf_smoothing.consistency import consistency_loss
 from linf_smoothing.macer import macer_loss
+from linf_smoothing.noises import Noise, make_noise
 from linf_smoothing.settings import TrainSettings
 from linf_smoothing.smoothadv import smoothadv_loss, warmed_up_epsilon
 from linf_smoothing.trades import attack_start, trades_loss
+
+
+def training_noise(settings: TrainSettings, dimension: int) -> Noise:
+    """The smoothing noise training draws for inputs of d = ``dimension``: the Gaussian at
+    ``settings.sigma``, the one noise the training settings name so far."""
+    return make_noise("gaussian", settings.sigma, dimension)
 
 
 class TrainingMethod(Protocol):
@@ -59,15 +66,17 @@ class GaussianAugmentation:
 class NoiseCopies:
     """Base of the methods that see every image in m = ``settings.noise_copies`` noisy copies.
 
-    The loop's eta is the first copy; ``draw`` draws the other m - 1, (B, m - 1, ...), for the
-    global batch from the training generator, so data-parallel processes slice the same draw.
-    ``noise`` stacks them into (B, m, ...) for this process's rows."""
+    The loop's eta is the first copy; ``draw`` draws the other m - 1, (B, m - 1, ...), of the
+    training noise (``training_noise``) for the global batch from the training generator, so
+    data-parallel processes slice the same draw. ``noise`` stacks them into (B, m, ...) for
+    this process's rows."""
 
     def draw(self, x, settings, generator):
         if settings.noise_copies == 1:
             return None
         shape = (x.shape[0], settings.noise_copies - 1, *x.shape[1:])
-        return settings.sigma * torch.randn(shape, device=x.device, dtype=x.dtype, generator=generator)
+        return training_noise(settings, x[0].numel()).sample(shape, generator=generator, device=x.device,
+                                                               dtype=x.dtype)
 
     @staticmethod
     def noise(eta, drawn):

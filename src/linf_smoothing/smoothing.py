@@ -1,6 +1,6 @@
-"""Randomized smoothing: the smoothed classifier g(x) = argmax_c P(f(x + eta) = c),
-eta ~ N(0, sigma^2 I), of a base classifier f, with Monte Carlo certificates and predictions
-(Cohen et al. 2019; Blum et al. 2020).
+"""Randomized smoothing: the smoothed classifier g(x) = argmax_c P(f(x + eta) = c) of a base
+classifier f under a smoothing noise eta (``linf_smoothing.noises``; N(0, sigma^2 I) in the paper),
+with Monte Carlo certificates and predictions (Cohen et al. 2019; Blum et al. 2020).
 
 ``Smooth`` samples f; ``certificates`` turns the vote counts into certificates. What each
 certificate variant guarantees (``cohen`` and ``sound_top2`` hold with probability at least
@@ -8,8 +8,9 @@ certificate variant guarantees (``cohen`` and ``sound_top2`` hold with probabili
 ``linf_smoothing.certificates``. ``Smooth.predict`` returns g(x) or abstains, and returns a
 class other than g(x) with probability at most alpha.
 
-An l2 certificate R gives the l-inf certificate R / sqrt(d), d = C*H*W, because the l-inf
-ball of radius r sits inside the l2 ball of radius r * sqrt(d).
+Under the Gaussian an l2 certificate R gives the l-inf certificate R / sqrt(d), d = C*H*W,
+because the l-inf ball of radius r sits inside the l2 ball of radius r * sqrt(d); every noise
+gives its radius in each norm (``Noise.radius``).
 
 The base classifier is any ``nn.Module`` mapping (B, C, H, W) in [0, 1] to logits; sampling
 draws noise on the model's device into one reused buffer and counts votes there, with one
@@ -23,7 +24,16 @@ import numpy as np
 import torch
 from scipy.stats import binomtest
 
-from linf_smoothing.certificates import ABSTAIN, VARIANTS, Certificate, certify_counts, check_alpha, check_sigma
+from linf_smoothing.certificates import (
+    ABSTAIN,
+    VARIANTS,
+    Certificate,
+    certify_counts,
+    check_alpha,
+    check_sigma,
+    check_variant,
+)
+from linf_smoothing.noises import Noise, make_noise
 
 __all__ = ["ABSTAIN", "VARIANTS", "Certificate", "Counts", "Smooth", "certify", "predict", "sample_counts"]
 
@@ -50,36 +60,43 @@ def check_sampling(alpha: float, **samples: int) -> None:
 
 
 class Smooth:
-    """The smoothed classifier of ``model`` (``num_classes`` outputs) at noise level ``sigma``,
-    sampled ``batch_size`` noisy copies per forward pass (under bf16 autocast on CUDA if
+    """The smoothed classifier of ``model`` (``num_classes`` outputs) under the noise ``noise``
+    (a name of ``noises.NOISES``, with its ``noise_parameters``) at level ``sigma``, sampled
+    ``batch_size`` noisy copies per forward pass (under bf16 autocast on CUDA if
     ``mixed_precision``: the base classifier then is the bf16 network)."""
 
     def __init__(self, model: torch.nn.Module, num_classes: int, sigma: float, batch_size: int,
-                 mixed_precision: bool = False):
+                 mixed_precision: bool = False, noise: str = "gaussian", noise_parameters: dict | None = None):
         _at_least("num_classes", num_classes, 2)
         _at_least("batch_size", batch_size, 1)
         check_sigma(sigma)
         self.model, self.num_classes, self.sigma = model, num_classes, sigma
         self.batch_size, self.mixed_precision = batch_size, mixed_precision
+        self.noise_name, self.noise_parameters = noise, dict(noise_parameters or {})
+        self.noise_for_dimension(1)  # refuses an unknown noise or parameter now, not at the first image
+
+    def noise_for_dimension(self, dimension: int) -> Noise:
+        return make_noise(self.noise_name, self.sigma, dimension, **self.noise_parameters)
 
     def votes(self, x: torch.Tensor, num: int, generator: torch.Generator | None = None) -> np.ndarray:
         """Votes of the base classifier on ``num`` noisy copies of one image ``x`` (C, H, W) on
-        the model's device; int64 counts per class. The noise is drawn and added in float32."""
+        the model's device; int64 counts per class. The noise is drawn and added in x's dtype."""
         _at_least("the number of samples", num, 1)
         device = x.device
+        noise = self.noise_for_dimension(x.numel())
         counts = torch.zeros(self.num_classes, dtype=torch.int64, device=device)
         batch = x.unsqueeze(0).expand(min(self.batch_size, num), *x.shape)
-        noise = torch.empty(batch.shape, device=device, dtype=x.dtype)
+        noisy = torch.empty(batch.shape, device=device, dtype=x.dtype)
         autocast = torch.autocast(device.type, dtype=torch.bfloat16,
                                   enabled=self.mixed_precision and device.type == "cuda")
         with torch.inference_mode(), autocast:
             remaining = num
             while remaining > 0:
                 this = min(self.batch_size, remaining)
-                noise = noise[:this]
-                noise.normal_(0.0, self.sigma, generator=generator)
-                noise.add_(batch[:this])
-                counts += torch.bincount(self.model(noise).argmax(dim=1), minlength=self.num_classes)
+                noisy = noisy[:this]
+                noise.sample_(noisy, generator)
+                noisy.add_(batch[:this])
+                counts += torch.bincount(self.model(noisy).argmax(dim=1), minlength=self.num_classes)
                 remaining -= this
         return counts.cpu().numpy()
 
@@ -90,11 +107,11 @@ class Smooth:
     def certify(self, x: torch.Tensor, n0: int, n: int, alpha: float, variant: str = "blum",
                 generator: torch.Generator | None = None) -> Certificate:
         """CERTIFY one image with certificate ``variant`` (``certificates`` states its guarantee)."""
-        if variant not in VARIANTS:
-            raise ValueError(f"unknown certificate variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+        noise = self.noise_for_dimension(x.numel())
+        check_variant(variant, noise)
         check_sampling(alpha, n0=n0, n=n)
         counts = self.sample(x, n0, n, generator)
-        return certify_counts(counts.selection, counts.estimation, self.sigma, alpha, variant, x.numel())
+        return certify_counts(counts.selection, counts.estimation, self.sigma, alpha, variant, x.numel(), noise)
 
     def predict(self, x: torch.Tensor, n: int, alpha: float, generator: torch.Generator | None = None) -> int:
         """Cohen et al.'s PREDICT: the top class if a two-sided binomial test of its vote against

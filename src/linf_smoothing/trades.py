@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from linf_smoothing.noises import Gaussian
+
 
 def _kl_sum(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
     """sum over the batch of KL(softmax(logits_p) || softmax(logits_q))."""
@@ -33,14 +35,9 @@ def _per_sample_norm(v: torch.Tensor) -> torch.Tensor:
     return v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
 
 
-def gaussian_noise(x: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One N(0, sigma^2 I) draw of ``x``'s shape."""
-    return sigma * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
-
-
 def attack_start(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The attack's initial perturbation, 0.001 * N(0, I)."""
-    return gaussian_noise(x, 0.001, generator)
+    """The attack's initial perturbation, 0.001 * N(0, I) (the attack's, whatever the smoothing noise)."""
+    return 0.001 * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
 
 
 def l2_adversary(model: nn.Module, x: torch.Tensor, eta: torch.Tensor, epsilon: float, steps: int,
@@ -90,13 +87,14 @@ def trades_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float
     """TRADES + Gaussian noise loss of one batch; returns (loss, logits on x + eta).
 
     ``eta`` (one N(0, sigma^2 I) draw for the batch) and the attack's ``start`` are drawn
-    here, in that order, unless given. ``attack_model`` (default ``model``) runs the inner
-    maximization: the same network without a wrapper that expects every forward to be
-    followed by a backward through the weights (DistributedDataParallel). The model is left
-    in train mode.
+    here, in that order, unless given (training gives the draw of its smoothing noise, which
+    need not be Gaussian; ``sigma`` serves only this default). ``attack_model`` (default
+    ``model``) runs the inner maximization: the same network without a wrapper that expects
+    every forward to be followed by a backward through the weights (DistributedDataParallel).
+    The model is left in train mode.
     """
     if eta is None:
-        eta = gaussian_noise(x, sigma, generator)
+        eta = Gaussian(sigma, x[0].numel()).sample(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     if beta == 0:
         model.train()
         logits = model(x + eta)

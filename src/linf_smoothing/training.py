@@ -21,11 +21,11 @@ import torch
 
 from linf_smoothing.data import random_crop_flip, to_float
 from linf_smoothing.distributed import SINGLE, Replica, data_parallel
-from linf_smoothing.methods import METHODS
+from linf_smoothing.methods import METHODS, training_noise
 from linf_smoothing.models import memory_format_for
+from linf_smoothing.noises import Noise
 from linf_smoothing.results import atomic_path
 from linf_smoothing.settings import TrainSettings, as_dict
-from linf_smoothing.trades import gaussian_noise
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy_noisy", "test_accuracy_noisy",
                   "test_accuracy_clean", "seconds"]
@@ -37,17 +37,17 @@ def _batches(num: int, batch_size: int, order: torch.Tensor | None = None) -> It
         yield order[start:start + batch_size]
 
 
-def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, sigma: float,
+def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, noise: Noise | None,
              batch_size: int, generator: torch.Generator | None = None, replica: Replica = SINGLE) -> float:
-    """Accuracy of the base classifier on x + eta (one draw per image; sigma = 0 is clean),
-    each process classifying its rows of every batch."""
+    """Accuracy of the base classifier on x + eta (one draw of ``noise`` per image; None is
+    clean), each process classifying its rows of every batch."""
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=images.device)
     with torch.inference_mode():
         for idx in _batches(len(images), batch_size):
             x = to_float(images[idx])
-            if sigma > 0:
-                x = x + gaussian_noise(x, sigma, generator)
+            if noise is not None:
+                x = x + noise.sample(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             rows = replica.rows(len(idx))
             correct += (model(x[rows]).argmax(1) == labels[idx][rows]).sum()
     return replica.sum(correct).item() / len(images)
@@ -68,7 +68,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images:
     waits for the device."""
     method = METHODS[settings.method]
     x = random_crop_flip(to_float(images), settings.crop_padding, generator)
-    eta = gaussian_noise(x, settings.sigma, generator)
+    eta = training_noise(settings, x[0].numel()).sample(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     drawn = method.draw(x, settings, generator)
     rows = replica.rows(len(x))
     x = x[rows].contiguous(memory_format=memory_format_for(x.device))
@@ -157,6 +157,7 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
     x_test = torch.from_numpy(test_images).to(device)
     y_test = torch.from_numpy(test_labels).to(device)
 
+    noise = training_noise(settings, int(np.prod(train_images.shape[1:])))
     parallel_model = data_parallel(model, replica)
     optimizer = make_optimizer(model, settings)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(settings.lr_milestones), settings.lr_gamma)
@@ -174,11 +175,9 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
         row = {
             "epoch": epoch, "lr": lr,
             "train_loss": replica.sum(loss_sum).item() / len(x_train),
-            "train_accuracy_noisy": accuracy(model, x_train, y_train, settings.sigma, settings.batch_size,
-                                             generator, replica),
-            "test_accuracy_noisy": accuracy(model, x_test, y_test, settings.sigma, settings.batch_size,
-                                            generator, replica),
-            "test_accuracy_clean": accuracy(model, x_test, y_test, 0.0, settings.batch_size, replica=replica),
+            "train_accuracy_noisy": accuracy(model, x_train, y_train, noise, settings.batch_size, generator, replica),
+            "test_accuracy_noisy": accuracy(model, x_test, y_test, noise, settings.batch_size, generator, replica),
+            "test_accuracy_clean": accuracy(model, x_test, y_test, None, settings.batch_size, replica=replica),
             "seconds": time.perf_counter() - start,
         }
         history.append(row)
