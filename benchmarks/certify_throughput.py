@@ -68,12 +68,13 @@ def run(model_name: str, batch_size: int, batches: int, rounds: int, compile: bo
 
     generator = torch.Generator(device=device).manual_seed(1)
     contenders = {
-        "ours": lambda: sample_counts(fast, x, sigma, num, batch_size, 10, generator),
+        "ours": lambda: sample_counts(fast, x, sigma, num, batch_size, 10, generator=generator),
         "reference": lambda: reference_counts(model, x, sigma, num, batch_size, 10),
         "forward": forward,
     }
     if device.type == "cuda":
-        contenders["ours_bf16"] = lambda: sample_counts(fast, x, sigma, num, batch_size, 10, generator, True)
+        contenders["ours_bf16"] = lambda: sample_counts(fast, x, sigma, num, batch_size, 10, generator=generator,
+                                                       mixed_precision=True)
     rates = interleaved_rates(contenders, num, rounds, device)
     row = {"model": model_name, "size": size, "batch": batch_size, "device": machine(device), "compile": compile,
            **{f"{k}_samples_per_s": round(v, 1) for k, v in rates.items()},

@@ -92,7 +92,7 @@ def sampling_flops(depth: int, widths: tuple[int, ...], image_size: int, sigma: 
     smooth = Smooth(model, num_classes, sigma, batch)
     x = torch.rand(in_channels, image_size, image_size, generator=torch.Generator().manual_seed(0))
     with FlopCounterMode(display=False) as counter:
-        smooth.votes(x, batch, torch.Generator().manual_seed(0))
+        smooth.votes(x, batch, generator=torch.Generator().manual_seed(0))
     return counter.get_total_flops() / batch
 
 

@@ -52,7 +52,7 @@ def main() -> None:
             t0 = time.perf_counter()
             x = to_float(torch.from_numpy(images[idx]).to(device))
             generator = torch.Generator(device=device).manual_seed(image_seed(settings.seed, idx))
-            counts = smooth.sample(x, settings.n0, settings.n, generator)
+            counts = smooth.sample(x, settings.n0, settings.n, generator=generator)
             cert = certify_counts(counts.selection, counts.estimation, settings.sigma, settings.alpha,
                                   settings.variant, dimension)
             writer.write(idx, int(labels[idx]), cert, time.perf_counter() - t0, counts)

@@ -37,7 +37,7 @@ def main() -> None:
             t0 = time.perf_counter()
             x = to_float(torch.from_numpy(images[idx]).to(device))
             generator = torch.Generator(device=device).manual_seed(image_seed(settings.seed, idx))
-            predicted = smooth.predict(x, settings.n, settings.alpha, generator)
+            predicted = smooth.predict(x, settings.n, settings.alpha, generator=generator)
             writer.write(idx, int(labels[idx]), predicted, time.perf_counter() - t0)
             correct += predicted == labels[idx]
             abstained += predicted == ABSTAIN
