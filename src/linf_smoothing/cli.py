@@ -23,6 +23,31 @@ def run(main: Callable[[], None]) -> None:
         sys.exit(1)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """--help with the description as written (its paragraphs and examples) and, after each
+    option's help, its default or "(required)". An option whose default is None says what that
+    means in its own help, as "(default: ...)"; a flag (no value) shows none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or action.nargs == 0 or action.default is argparse.SUPPRESS
+                or "(default:" in text or "%(default)" in text):
+            return text
+        if action.required:
+            return f"{text} (required)"
+        if action.default is None:
+            return text
+        default = action.default
+        if isinstance(default, (list, tuple)):
+            default = " ".join(map(str, default)) or "none"
+        return f"{text} (default: {str(default).replace('%', '%%')})"
+
+
+def argument_parser(description: str | None) -> argparse.ArgumentParser:
+    """A script's argument parser: ``description`` (its docstring) and ``HelpFormatter``."""
+    return argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+
+
 def labelled(text: str) -> tuple[str, str]:
     """argparse type of LABEL=VALUE arguments (LABEL=PATH of a run, LABEL=SIGMA:DIM, ...)."""
     label, sep, value = text.partition("=")
@@ -34,7 +59,7 @@ def labelled(text: str) -> tuple[str, str]:
 def add_device_arguments(parser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
                         help="auto: CUDA when present, else the CPU")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's own choice)")
 
 
 def device_from_arguments(args, processes: int = 1):
