@@ -12,8 +12,9 @@ FLOPs are the count per image times its images:
   2 x test images)), the last term being the loop's per-epoch accuracies;
 - certification = forward FLOPs x samples per image x images.
 
-``benchmarks/estimate_gpu_hours.py`` turns them into GPU hours; ``devices.check_cpu_time``
-into the time a job would take on this CPU, at the rate ``measured_rate`` times here.
+``benchmarks/estimate_gpu_hours.py`` turns them into GPU hours at an assumed rate;
+``training_cost`` and ``sampling_cost`` give a job's FLOPs with the rate at which this machine
+runs that job's own step, from which ``devices.check_cpu_time`` estimates its time here.
 """
 from __future__ import annotations
 
@@ -36,13 +37,13 @@ def counted_flops(work: Callable[[], object]) -> float:
     return float(counter.get_total_flops())
 
 
-def measured_rate(work: Callable[[], object]) -> float:
-    """FLOP/s at which this machine runs ``work``: its FLOPs counted on a first call (which
-    also warms it up), over the seconds of a second, timed call."""
+def measured(work: Callable[[], object]) -> tuple[float, float]:
+    """The FLOPs of one call of ``work``, counted on a first call (which also warms it up), and
+    the seconds this machine takes for a second, timed call."""
     flops = counted_flops(work)
     start = time.perf_counter()
     work()
-    return flops / (time.perf_counter() - start)
+    return flops, time.perf_counter() - start
 
 
 def training_step(settings: TrainSettings, image_size: int, batch: int = 1, in_channels: int = 3,
@@ -95,3 +96,21 @@ def training_flops(epochs: int, step_flops: float, forward_flops: float, train_i
     """A training run's FLOPs: per epoch, one step per training image, and the accuracies the
     loop reports (a forward pass of every training image and two of every test image)."""
     return epochs * (step_flops * train_images + forward_flops * (train_images + 2 * test_images))
+
+
+def training_cost(settings: TrainSettings, image_size: int, in_channels: int, num_classes: int, train_images: int,
+                  test_images: int, batch: int = 2) -> tuple[float, float]:
+    """A training run's FLOPs, and the FLOP/s at which this machine runs one of its steps on
+    ``batch`` images (timed once, after a counted first call)."""
+    step, seconds = measured(training_step(settings, image_size, batch, in_channels, num_classes))
+    forward = sampling_flops(settings.depth, settings.widths, image_size, settings.sigma, 1, in_channels, num_classes)
+    return training_flops(settings.epochs, step / batch, forward, train_images, test_images), step / seconds
+
+
+def sampling_cost(model: torch.nn.Module, image_shape: tuple[int, ...], num_classes: int, samples: int,
+                  batch: int = 32) -> tuple[float, float]:
+    """The FLOPs of ``samples`` noisy forward passes of ``model`` (a certification's or a
+    prediction's sampling), and the FLOP/s at which this machine runs a ``Smooth.votes`` call
+    of ``batch`` of them (timed once, after a counted first call)."""
+    flops, seconds = measured(sampling_call(model, image_shape, num_classes, batch))
+    return flops / batch * samples, flops / seconds

@@ -1,7 +1,18 @@
-"""Where torch computes: the one place a device name from the configuration becomes a device."""
+"""Where torch computes: the one place a device name from the configuration becomes a device,
+and the check that ``device: auto`` does not silently start days of work on a CPU."""
 from __future__ import annotations
 
+import logging
+from typing import Callable
+
 import torch
+
+from linf_smoothing.errors import ConfigError
+
+# The longest a job may be estimated to take on the CPU that `device: auto` fell back to
+# without the user saying so (device: cpu): longer than any job of the demo profiles or the
+# tests (minutes), far shorter than one of the paper's (ResNet-110 on CIFAR-10: days).
+CPU_HOURS_WITHOUT_ASKING = 1.0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -11,3 +22,30 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' was asked for but no CUDA device is visible: set device: auto or cpu")
     return torch.device(name)
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` in the largest unit that keeps the number at least 1 (about 2.5 days)."""
+    for unit, length in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= length:
+            return f"{seconds / length:.2g} {unit}" if seconds < 10 * length else f"{seconds / length:.0f} {unit}"
+    return f"{seconds:.2g} seconds"
+
+
+def check_cpu_time(requested: str, device: torch.device, job: str, cost: Callable[[], tuple[float, float]]) -> None:
+    """When ``requested`` was 'auto' and ``device`` is the CPU, estimate the time of ``job`` (a
+    description such as "training ResNet-110 ...") from ``cost()``: its FLOPs and the FLOP/s at
+    which this machine runs its own step (``costs.training_cost``, ``costs.sampling_cost``).
+    Refuse it, with the estimate, when it exceeds CPU_HOURS_WITHOUT_ASKING; else log the
+    estimate. A device asked for by name (cpu, cuda) is never checked."""
+    if requested != "auto" or device.type != "cpu":
+        return
+    flops, rate = cost()
+    seconds = flops / rate
+    measured = f"{flops / 1e15:.2g} PFLOP counted, at {rate / 1e9:.3g} GFLOP/s measured on a step of this job here"
+    if seconds > CPU_HOURS_WITHOUT_ASKING * 3600:
+        raise ConfigError(f"device auto found no CUDA device, and {job} would take about {duration(seconds)} on this "
+                          f"CPU ({measured}): run it where a GPU is visible, or set device: cpu (the scripts' option "
+                          "--device cpu) to run it on the CPU anyway")
+    logging.getLogger("devices").info("device auto found no CUDA device: %s on the CPU, estimated at %s (%s)", job,
+                                      duration(seconds), measured)
