@@ -42,7 +42,7 @@ def main() -> None:
              args.shard + 1, args.shards, len(indices), dimension, device, settings,
              max_certifiable_radius(settings.sigma, settings.n, settings.alpha, dimension, settings.variant))
     samples = settings.n0 + settings.n
-    cli.check_sampling_time(args, run, len(indices), samples)
+    cli.check_sampling_time(args, run, "certifying", len(indices), samples)
 
     correct = abstained = 0
     radii = []  # l-inf radii of the correct predictions

@@ -30,7 +30,7 @@ def main() -> None:
     settings, smooth, images, labels, device = run.settings, run.smooth, run.images, run.labels, run.device
     indices = selected_images(len(images), settings.skip, settings.max_images)
     log.info("%d images on %s; %s", len(indices), device, settings)
-    cli.check_sampling_time(args, run, len(indices), settings.n)
+    cli.check_sampling_time(args, run, "predicting", len(indices), settings.n)
     correct = abstained = 0
     start = time.perf_counter()
     with PredictionWriter(args.out, run.description, expected=indices) as writer, \

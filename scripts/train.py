@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from linf_smoothing import cli, distributed
-from linf_smoothing.costs import training_cost
+from linf_smoothing.costs import Cost, training_cost
 from linf_smoothing.data import read_split
 from linf_smoothing.devices import check_cpu_time
 from linf_smoothing.models import cifar_resnet
@@ -52,13 +52,13 @@ def main() -> None:
              "x".join(map(str, train_x.shape[1:])), device, replica.world_size,
              sum(p.numel() for p in model.parameters()), settings)
 
-    def cpu_cost() -> tuple[float, float]:
-        """This job's FLOPs and this CPU's rate on its step; with several processes, each
-        process's share and the mean of their rates, so that all take the same decision."""
-        flops, rate = training_cost(settings, train_x.shape[-1], train_x.shape[1], num_classes, len(train_x),
-                                    len(test_x))
-        mean_rate = replica.sum(torch.tensor(rate, dtype=torch.float64)).item() / replica.world_size
-        return flops / replica.world_size, mean_rate
+    def cpu_cost() -> Cost:
+        """This job's cost; with several processes, each process's share and the mean of their
+        measured rates, so that all take the same decision."""
+        flops, measure_rate = training_cost(settings, train_x.shape[-1], train_x.shape[1], num_classes,
+                                            len(train_x), len(test_x))
+        return Cost(flops / replica.world_size, lambda: replica.sum(
+            torch.tensor(measure_rate(), dtype=torch.float64)).item() / replica.world_size)
 
     check_cpu_time(args.device, device, f"training ResNet-{settings.depth} ({settings.method}) for {settings.epochs} "
                    f"epochs of {len(train_x):,} images of {train_x.shape[-1]} px", cpu_cost)

@@ -145,16 +145,15 @@ def smoothed_classifier(args, settings_class) -> SmoothingRun:
     return SmoothingRun(settings, smooth, model, images, labels, description, device)
 
 
-def check_sampling_time(args, run: SmoothingRun, images: int, samples: int) -> None:
-    """Refuse, before it starts, sampling ``samples`` noisy copies of each of ``images`` test
-    images on the CPU that --device auto fell back to, if it would take long
+def check_sampling_time(args, run: SmoothingRun, what: str, images: int, samples: int) -> None:
+    """Refuse, before it starts, ``what`` ("certifying") ``images`` test images with ``samples``
+    noisy copies each, on the CPU that --device auto fell back to, if it would take long
     (``devices.check_cpu_time``)."""
     from linf_smoothing.costs import sampling_cost
     from linf_smoothing.devices import check_cpu_time
 
     depth = run.description["architecture"].get("depth")
-    job = (f"sampling {samples:,} noisy copies of each of {images:,} images of {run.images.shape[-1]} px with "
-           f"{f'ResNet-{depth}' if depth else 'this model'}")
+    job = (f"{what} {images:,} images of {run.images.shape[-1]} px with {f'ResNet-{depth}' if depth else 'its model'} "
+           f"({samples:,} noisy samples each)")
     check_cpu_time(args.device, run.device, job, lambda: sampling_cost(
-        run.model, tuple(run.images.shape[1:]), run.smooth.num_classes, samples * images,
-        min(run.settings.batch_size, 32)))
+        run.model, tuple(run.images.shape[1:]), run.smooth.num_classes, samples * images, run.settings.batch_size))

@@ -13,13 +13,13 @@ FLOPs are the count per image times its images:
 - certification = forward FLOPs x samples per image x images.
 
 ``benchmarks/estimate_gpu_hours.py`` turns them into GPU hours at an assumed rate;
-``training_cost`` and ``sampling_cost`` give a job's FLOPs with the rate at which this machine
-runs that job's own step, from which ``devices.check_cpu_time`` estimates its time here.
+``training_cost`` and ``sampling_cost`` give a job's FLOPs and measure the rate at which this
+machine runs that job's own steps, from which ``devices.check_cpu_time`` estimates its time here.
 """
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -37,13 +37,26 @@ def counted_flops(work: Callable[[], object]) -> float:
     return float(counter.get_total_flops())
 
 
-def measured(work: Callable[[], object]) -> tuple[float, float]:
-    """The FLOPs of one call of ``work``, counted on a first call (which also warms it up), and
-    the seconds this machine takes for a second, timed call."""
-    flops = counted_flops(work)
-    start = time.perf_counter()
-    work()
-    return flops, time.perf_counter() - start
+def measured_rate(work_of: Callable[[int], Callable[[], object]], flops_per_item: float, largest: int,
+                  first: Callable[[], object], enough: float = 0.5) -> float:
+    """FLOP/s at which this machine runs ``work_of(batch)`` (``flops_per_item`` x batch FLOPs):
+    one timed call at batches 1 (``first``, already called once), 2, 4, ... up to ``largest``,
+    each after an untimed call (the first call at a shape prepares its kernels), until a timed
+    call takes ``enough`` seconds (small batches underrate a machine by their fixed costs per
+    call); the best rate of them. A call's time is its wall time, or the CPU time the process got
+    where that is less: a machine shared with other jobs stretches the wall time of a call, not
+    the job's own cost."""
+    best, batch, work = 0.0, 1, first
+    while True:
+        wall, cpu = time.perf_counter(), time.process_time()
+        work()
+        seconds = max(min(time.perf_counter() - wall, time.process_time() - cpu), 1e-9)
+        best = max(best, flops_per_item * batch / seconds)
+        if seconds >= enough or batch >= largest:
+            return best
+        batch = min(2 * batch, largest)
+        work = work_of(batch)
+        work()
 
 
 def training_step(settings: TrainSettings, image_size: int, batch: int = 1, in_channels: int = 3,
@@ -98,19 +111,35 @@ def training_flops(epochs: int, step_flops: float, forward_flops: float, train_i
     return epochs * (step_flops * train_images + forward_flops * (train_images + 2 * test_images))
 
 
+class Cost(NamedTuple):
+    """A job's FLOPs, and how to measure the FLOP/s at which this machine runs its own steps
+    (which takes a few of them)."""
+
+    flops: float
+    measure_rate: Callable[[], float]
+
+
 def training_cost(settings: TrainSettings, image_size: int, in_channels: int, num_classes: int, train_images: int,
-                  test_images: int, batch: int = 2) -> tuple[float, float]:
-    """A training run's FLOPs, and the FLOP/s at which this machine runs one of its steps on
-    ``batch`` images (timed once, after a counted first call)."""
-    step, seconds = measured(training_step(settings, image_size, batch, in_channels, num_classes))
+                  test_images: int) -> Cost:
+    """A training run's ``Cost`` (its steps counted on one image, then timed by ``measured_rate``)."""
+    def step(batch: int) -> Callable[[], torch.Tensor]:
+        return training_step(settings, image_size, batch, in_channels, num_classes)
+
+    first = step(1)
+    per_image = counted_flops(first)
     forward = sampling_flops(settings.depth, settings.widths, image_size, settings.sigma, 1, in_channels, num_classes)
-    return training_flops(settings.epochs, step / batch, forward, train_images, test_images), step / seconds
+    return Cost(training_flops(settings.epochs, per_image, forward, train_images, test_images),
+                lambda: measured_rate(step, per_image, settings.batch_size, first))
 
 
 def sampling_cost(model: torch.nn.Module, image_shape: tuple[int, ...], num_classes: int, samples: int,
-                  batch: int = 32) -> tuple[float, float]:
-    """The FLOPs of ``samples`` noisy forward passes of ``model`` (a certification's or a
-    prediction's sampling), and the FLOP/s at which this machine runs a ``Smooth.votes`` call
-    of ``batch`` of them (timed once, after a counted first call)."""
-    flops, seconds = measured(sampling_call(model, image_shape, num_classes, batch))
-    return flops / batch * samples, flops / seconds
+                  batch_size: int) -> Cost:
+    """The ``Cost`` of ``samples`` noisy forward passes of ``model`` (a certification's or a
+    prediction's sampling), in ``Smooth.votes`` calls of up to ``batch_size`` (counted on one
+    sample, then timed by ``measured_rate``)."""
+    def call(batch: int) -> Callable[[], object]:
+        return sampling_call(model, image_shape, num_classes, batch)
+
+    first = call(1)
+    per_sample = counted_flops(first)
+    return Cost(per_sample * samples, lambda: measured_rate(call, per_sample, batch_size, first))
