@@ -30,7 +30,6 @@ script prints, and pass the result in TFLOP/s.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import time
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from linf_smoothing.cli import argument_parser
 from linf_smoothing.config import (
     certify_settings,
     load_yaml,
@@ -129,11 +129,11 @@ def table(estimates: list[Estimate], tflops: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> list[Estimate]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--configfile", nargs="*", default=DEFAULT_OVERLAYS,
-                        help="overlays merged over config.yaml, in order (default: %(default)s; none: the paper's)")
+                        help="overlays merged over config.yaml, in order; none: the paper's")
     parser.add_argument("--tflops", type=float, default=ASSUMED_TFLOPS,
-                        help="sustained TFLOP/s of one GPU (default %(default)s: an assumption, see above)")
+                        help="sustained TFLOP/s of one GPU (the default is an assumption, see above)")
     parser.add_argument("--batch", type=int, default=1, help="images (and noisy copies) of the counted step")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the counted steps")
     args = parser.parse_args(argv)

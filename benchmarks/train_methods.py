@@ -19,7 +19,6 @@ ratio measures the loop, not the algorithm or the batch size.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import itertools
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from train_throughput import PILDataset
 
+from linf_smoothing.cli import argument_parser
 from linf_smoothing.devices import resolve_device
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.settings import TrainSettings
@@ -133,18 +133,19 @@ def settings_for(method: str, depth: int, size: int, batch_size: int, attack: st
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="ResNet-8 at 16 px, batch 16, one batch, 2 rounds")
-    parser.add_argument("--depth", type=int, default=20)
-    parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=None, help="default: 32 on a CPU, 256 on CUDA")
-    parser.add_argument("--batches", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--depth", type=int, default=20, help="CIFAR ResNet depth")
+    parser.add_argument("--size", type=int, default=32, help="image side in pixels")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="images per step (default: 32 on a CPU, 256 on CUDA)")
+    parser.add_argument("--batches", type=int, default=2, help="batches per timed call")
+    parser.add_argument("--rounds", type=int, default=3, help="timing rounds; each rate is the median over them")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cuda or cpu")
     parser.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
                         help="measure only these (gaussian, the reference of the costs, always runs): "
-                             "smoothadv_pgd smoothadv_ddn consistency macer")
-    parser.add_argument("--out", type=Path, default=Path("results/speed/train_methods.csv"))
+                             "smoothadv_pgd smoothadv_ddn consistency macer (default: all)")
+    parser.add_argument("--out", type=Path, default=Path("results/speed/train_methods.csv"), help="CSV of the rates")
     args = parser.parse_args(argv)
     if args.quick:
         args.depth, args.size, args.batch_size, args.batches, args.rounds = 8, 16, 16, 1, 2
