@@ -33,8 +33,8 @@ def main() -> None:
     parser.add_argument("--model-out", required=True, help="final checkpoint (.pt)")
     parser.add_argument("--metrics-out", required=True, help="per-epoch metrics (.tsv)")
     parser.add_argument("--resume-state", type=Path, default=None,
-                        help="save the training state here after every epoch and resume from it after a kill "
-                             "(deleted once the model is written; default: none, no resuming)")
+                        help="save the training state here after every epoch, and resume from it after a kill; "
+                             "deleted once the model is written (default: none, no resuming)")
     args = parser.parse_args()
     settings = from_arguments(TrainSettings, args)
     log = logging.getLogger("train")

@@ -1,4 +1,5 @@
 """The command-line scripts: --help everywhere, and a certification run is repeatable."""
+import argparse
 import runpy
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from conftest import ROOT
+from linf_smoothing import cli
 from linf_smoothing.data import save_split
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.results import read_description, save_checkpoint
@@ -20,13 +22,37 @@ SCRIPTS = sorted((ROOT / "scripts").glob("*.py")) + sorted(
     p for p in (ROOT / "benchmarks").glob("*.py") if p.name != "measure.py")
 
 
+# The figures branch's scripts, which adopt cli.argument_parser there.
+HELP_WITHOUT_DEFAULTS = {"analyze.py", "plot_training.py", "provenance.py"}
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_help(script, capsys, monkeypatch):
+def test_help_shows_every_options_default(script, capsys, monkeypatch):
+    """Each option with a value says its default, or "(required)"; an option whose default is
+    None says in words what it means ("(default: all)")."""
+    parsers = []
+    parse_args = argparse.ArgumentParser.parse_args
+
+    def keep(parser, *args, **kwargs):
+        parsers.append(parser)
+        return parse_args(parser, *args, **kwargs)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", keep)
     monkeypatch.setattr(sys, "argv", [str(script), "--help"])
     monkeypatch.syspath_prepend(str(script.parent))
     with pytest.raises(SystemExit) as exit:
         runpy.run_path(str(script), run_name="__main__")
-    assert exit.value.code == 0 and "usage:" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert exit.value.code == 0 and "usage:" in shown
+    if script.name in HELP_WITHOUT_DEFAULTS:
+        return
+    (parser,) = parsers
+    assert parser.formatter_class is cli.HelpFormatter
+    for action in parser._actions:  # argparse keeps its options there and nowhere public
+        if action.option_strings and (action.nargs != 0 or isinstance(action, argparse.BooleanOptionalAction)):
+            text = " ".join((parser._get_formatter()._expand_help(action)).split())
+            assert "(default: " in text or text.endswith("(required)"), (action.option_strings, text)
+            assert "".join(text.split()) in "".join(shown.split())  # --help wraps lines, at hyphens too
 
 
 def run_certify(tmp_path, out, *extra):

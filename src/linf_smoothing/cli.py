@@ -27,11 +27,13 @@ def run(main: Callable[[], None]) -> None:
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """--help with the description as written (its paragraphs and examples) and, after each
     option's help, its default or "(required)". An option whose default is None says what that
-    means in its own help, as "(default: ...)"; a flag (no value) shows none."""
+    means in its own help, as "(default: ...)"; a --x/--no-x switch shows the one in effect; a
+    flag without a value (--quick) shows none."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if (not action.option_strings or action.nargs == 0 or action.default is argparse.SUPPRESS
+        switch = isinstance(action, argparse.BooleanOptionalAction)
+        if (not action.option_strings or (action.nargs == 0 and not switch) or action.default is argparse.SUPPRESS
                 or "(default:" in text or "%(default)" in text):
             return text
         if action.required:
@@ -39,7 +41,9 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         if action.default is None:
             return text
         default = action.default
-        if isinstance(default, (list, tuple)):
+        if switch:
+            default = action.option_strings[0 if default else 1]
+        elif isinstance(default, (list, tuple)):
             default = " ".join(map(str, default)) or "none"
         return f"{text} (default: {str(default).replace('%', '%%')})"
 
@@ -59,7 +63,8 @@ def labelled(text: str) -> tuple[str, str]:
 
 def add_device_arguments(parser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
-                        help="auto: CUDA when present, else the CPU")
+                        help="auto: CUDA when present, else the CPU, where a job estimated at more than an hour stops "
+                             "before it starts (give cpu to run it there anyway)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's own choice)")
 
 
