@@ -8,7 +8,6 @@ the fast path's predictions agree with the plain model's on the same noise.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,7 +16,7 @@ from linf_smoothing.cli import argument_parser
 from linf_smoothing.devices import resolve_device
 from linf_smoothing.models import cifar_resnet, inference_model
 from linf_smoothing.smoothing import sample_counts
-from measure import interleaved_rates, machine, report
+from measure import add_timing_arguments, interleaved_rates, machine, report
 
 MODELS = {"resnet110": (110, 32), "resnet20": (20, 32)}
 
@@ -88,14 +87,9 @@ def run(model_name: str, batch_size: int, batches: int, rounds: int, compile: bo
 def main(argv=None) -> list[dict]:
     parser = argument_parser(__doc__)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS), help="models to measure")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="noisy copies per forward pass (default: 256 on a CPU, 10000 on CUDA)")
-    parser.add_argument("--batches", type=int, default=2, help="batches per timed call")
-    parser.add_argument("--rounds", type=int, default=3, help="timing rounds; each rate is the median over them")
+    add_timing_arguments(parser, "noisy copies per forward pass (default: 256 on a CPU, 10000 on CUDA)",
+                         "results/speed/certify_throughput.csv")
     parser.add_argument("--no-compile", action="store_true", help="measure the eager fast path")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cuda or cpu")
-    parser.add_argument("--out", type=Path, default=Path("results/speed/certify_throughput.csv"),
-                        help="CSV of the rates")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     batch_size = args.batch_size or (10000 if device.type == "cuda" else 256)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,7 +25,7 @@ from linf_smoothing.devices import resolve_device
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.settings import TrainSettings
 from linf_smoothing.training import make_optimizer, train_step
-from measure import interleaved_rates, machine, report
+from measure import add_timing_arguments, interleaved_rates, machine, report
 
 
 class PILDataset(torch.utils.data.Dataset):
@@ -116,12 +115,8 @@ def main(argv=None) -> list[dict]:
     parser = argument_parser(__doc__)
     parser.add_argument("--depths", type=int, nargs="+", default=[110, 20], help="CIFAR ResNet depths")
     parser.add_argument("--size", type=int, default=32, help="image side in pixels")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="images per step (default: 32 on a CPU, 256 on CUDA)")
-    parser.add_argument("--batches", type=int, default=2, help="batches per timed call")
-    parser.add_argument("--rounds", type=int, default=3, help="timing rounds; each rate is the median over them")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cuda or cpu")
-    parser.add_argument("--out", type=Path, default=Path("results/speed/train_throughput.csv"), help="CSV of the rates")
+    add_timing_arguments(parser, "images per step (default: 32 on a CPU, 256 on CUDA)",
+                         "results/speed/train_throughput.csv")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     batch_size = args.batch_size or (256 if device.type == "cuda" else 32)
