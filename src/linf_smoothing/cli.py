@@ -6,9 +6,16 @@ import argparse
 import logging
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from linf_smoothing.errors import CheckpointError, ConfigError, DataError
+
+if TYPE_CHECKING:  # the heavy modules load only where a script samples a model
+    import numpy as np
+    import torch
+
+    from linf_smoothing.settings import SamplingSettings
+    from linf_smoothing.smoothing import Smooth
 
 USER_ERRORS = (ConfigError, DataError, CheckpointError, ValueError, FileNotFoundError)
 
@@ -100,13 +107,13 @@ class SmoothingRun:
     test images and labels, the description of what the run writes (the settings, the data,
     the model's digest, the project's version) and the device."""
 
-    settings: Any
-    smooth: Any
-    model: Any
-    images: Any
-    labels: Any
+    settings: SamplingSettings
+    smooth: Smooth
+    model: torch.nn.Module
+    images: np.ndarray
+    labels: np.ndarray
     description: dict
-    device: Any
+    device: torch.device
 
 
 def smoothed_classifier(args, settings_class) -> SmoothingRun:
@@ -124,7 +131,7 @@ def smoothed_classifier(args, settings_class) -> SmoothingRun:
     check_sampling(args.alpha, **{k: getattr(args, k) for k in ("n0", "n") if hasattr(args, k)})
     device = device_from_arguments(args)
     model, meta = load_model(args.model, device)
-    trained_sigma = (meta.get("training") or {}).get("sigma")
+    trained_sigma = meta.get("training", {}).get("sigma")
     log = logging.getLogger("smoothing")
     sigma = args.sigma
     if sigma is None:

@@ -42,17 +42,17 @@ def measured_rate(work_of: Callable[[int], Callable[[], object]], flops_per_item
     """FLOP/s at which this machine runs ``work_of(batch)`` (``flops_per_item`` x batch FLOPs):
     one timed call at batches 1 (``first``, already called once), 2, 4, ... up to ``largest``,
     each after an untimed call (the first call at a shape prepares its kernels), until a timed
-    call takes ``enough`` seconds (small batches underrate a machine by their fixed costs per
-    call); the best rate of them. A call's time is its wall time, or the CPU time the process got
-    where that is less: a machine shared with other jobs stretches the wall time of a call, not
-    the job's own cost."""
+    call takes ``enough`` seconds of wall time (small batches underrate a machine by their fixed
+    costs per call); the best rate of them. A call's rate counts its wall time, or the CPU time
+    the process got where that is less: a machine shared with other jobs stretches the wall time
+    of a call, not the job's own cost."""
     best, batch, work = 0.0, 1, first
     while True:
         wall, cpu = time.perf_counter(), time.process_time()
         work()
-        seconds = max(min(time.perf_counter() - wall, time.process_time() - cpu), 1e-9)
-        best = max(best, flops_per_item * batch / seconds)
-        if seconds >= enough or batch >= largest:
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        best = max(best, flops_per_item * batch / max(min(wall, cpu), 1e-9))
+        if wall >= enough or batch >= largest:
             return best
         batch = min(2 * batch, largest)
         work = work_of(batch)

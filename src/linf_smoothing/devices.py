@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 # without the user saying so (device: cpu): longer than any job of the demo profiles or the
 # tests (minutes), far shorter than one of the paper's (ResNet-110 on CIFAR-10: days).
 CPU_HOURS_WITHOUT_ASKING = 1.0
-# A rate below any CPU's that runs torch (a loaded 2-core machine gives 1-10 GFLOP/s): a job
-# that takes less than CPU_HOURS_WITHOUT_ASKING even at this rate is let through unmeasured.
-SLOWEST_CPU_FLOPS = 1e8
+# A rate below any CPU's that runs torch's convolutions (one laptop core: tens of GFLOP/s; a
+# 2-core machine shared by a dozen jobs measured 1-10 GFLOP/s of CPU time): a job that takes less
+# than CPU_HOURS_WITHOUT_ASKING even at this rate is let through unmeasured.
+SLOWEST_CPU_FLOPS = 1e9
 
 
 def resolve_device(name: str) -> torch.device:
