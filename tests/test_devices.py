@@ -55,6 +55,11 @@ def test_a_job_that_even_a_slow_cpu_finishes_within_the_hour_is_not_measured(cap
         check_cpu_time("auto", CPU, "a larger one", lambda: Cost(1.01 * limit, unmeasured))
 
 
+def test_amounts_of_flops_read_in_the_largest_whole_unit():
+    assert [devices.amount_of_flops(f) for f in (4.1e14, 2.5e15, 1.5e18, 3e9, 1.2e8)] == [
+        "410 TFLOP", "2.5 PFLOP", "1,500 PFLOP", "3 GFLOP", "0.12 GFLOP"]
+
+
 def test_durations_read_in_the_largest_whole_unit():
     assert [duration(s) for s in (42, 60, 5400, 3600, 9.3 * 86400, 40 * 86400)] == [
         "42 seconds", "1 minute", "1.5 hours", "1 hour", "9.3 days", "40 days"]

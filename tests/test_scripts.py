@@ -288,7 +288,7 @@ def test_device_auto_stops_a_training_of_more_than_an_hour_on_the_cpu(tmp_path, 
     last = err.strip().splitlines()[-1]
     assert status == 1 and re.fullmatch(
         r"error: device auto found no CUDA device, and training ResNet-8 \(gaussian\) for 10000000 epochs of 40 "
-        r"images of 6 px would take about [\d.]+ (days|hours) on this CPU \([\d.e+]+ PFLOP counted, at [\d.e+]+ "
+        r"images of 6 px would take about [\d.]+ (days|hours) on this CPU \([\d.e+]+ [PTG]FLOP counted, at [\d.e+]+ "
         r"GFLOP/s measured on steps of this job here\): run it where a GPU is visible, or set device: cpu \(the "
         r"scripts' option --device cpu\) to run it on the CPU anyway", last), last
     assert not (tmp_path / "m.pt").exists() and not (tmp_path / "m.tsv").exists()

@@ -31,12 +31,23 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _in_largest_unit(value: float, units: tuple[tuple[str, float], ...]) -> tuple[str, str]:
+    """``value`` as a number and the first of ``units`` (name, size, largest first) that keeps
+    it at least 1 (else the last), two significant digits below 100."""
+    name, size = next(((n, s) for n, s in units if value >= s), units[-1])
+    number = value / size
+    return (f"{number:,.0f}" if number >= 100 else f"{number:.2g}"), name
+
+
 def duration(seconds: float) -> str:
-    """``seconds`` in the largest unit that keeps the number at least 1 ("2.5 days", "1 hour")."""
-    for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        if seconds >= length or unit == "second":
-            number = f"{seconds / length:.2g}" if seconds < 10 * length else f"{seconds / length:.0f}"
-            return f"{number} {unit}{'' if number == '1' else 's'}"
+    """``seconds`` in days, hours, minutes or seconds: "2.5 days", "1 hour"."""
+    number, unit = _in_largest_unit(seconds, (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)))
+    return f"{number} {unit}{'' if number == '1' else 's'}"
+
+
+def amount_of_flops(flops: float) -> str:
+    """``flops`` in PFLOP, TFLOP or GFLOP: "2.5 PFLOP", "410 TFLOP"."""
+    return " ".join(_in_largest_unit(flops, (("PFLOP", 1e15), ("TFLOP", 1e12), ("GFLOP", 1e9))))
 
 
 def check_cpu_time(requested: str, device: torch.device, job: str, cost: Callable[[], Cost]) -> None:
@@ -52,12 +63,12 @@ def check_cpu_time(requested: str, device: torch.device, job: str, cost: Callabl
     limit = CPU_HOURS_WITHOUT_ASKING * 3600
     flops, measure_rate = cost()
     if flops < limit * SLOWEST_CPU_FLOPS:
-        log.info("device auto found no CUDA device: %s on the CPU (%.2g PFLOP, less than %s even at %.2g GFLOP/s)",
-                 job, flops / 1e15, duration(limit), SLOWEST_CPU_FLOPS / 1e9)
+        log.info("device auto found no CUDA device: %s on the CPU (%s, less than %s even at %.2g GFLOP/s)",
+                 job, amount_of_flops(flops), duration(limit), SLOWEST_CPU_FLOPS / 1e9)
         return
     rate = measure_rate()
     seconds = flops / rate
-    measured = f"{flops / 1e15:.2g} PFLOP counted, at {rate / 1e9:.3g} GFLOP/s measured on steps of this job here"
+    measured = f"{amount_of_flops(flops)} counted, at {rate / 1e9:.3g} GFLOP/s measured on steps of this job here"
     if seconds > limit:
         raise ConfigError(f"device auto found no CUDA device, and {job} would take about {duration(seconds)} on this "
                           f"CPU ({measured}): run it where a GPU is visible, or set device: cpu (the scripts' option "
