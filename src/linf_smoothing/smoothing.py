@@ -52,11 +52,11 @@ def check_sampling(alpha: float, **samples: int) -> None:
 
 
 def _options_by_keyword(cohen_call: str = ""):
-    """Keep the keyword-only options of the decorated function keyword-only with a message that
-    names them, rather than Python's count of positional arguments: Cohen et al.'s
-    ``Smooth.certify(x, n0, n, alpha, batch_size)`` and ``predict(x, n, alpha, batch_size)``
-    pass the batch size where this project's functions take their options. ``cohen_call``
-    says where such a call's batch size goes here."""
+    """Refuse a call that passes the decorated function's keyword-only options by position with
+    a TypeError naming what goes where, not Python's count of positional arguments: Cohen et
+    al.'s ``Smooth.certify(x, n0, n, alpha, batch_size)`` and ``predict(x, n, alpha,
+    batch_size)`` pass the batch size where this project's functions take their options. With
+    ``cohen_call`` (where such a call's batch size goes here), a batch_size keyword too."""
 
     def decorate(function):
         parameters = inspect.signature(function).parameters.values()
