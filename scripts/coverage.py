@@ -8,7 +8,6 @@ or a radius beyond the exact one. A sound certificate fails in at most a fractio
     python scripts/coverage.py --n0 1000 --n 100000 --alpha 0.001 --runs 300
 
 Prints a Markdown table (rate, failures / runs, and alpha + 3 binomial standard errors)."""
-import argparse
 import math
 
 from linf_smoothing import cli
@@ -17,12 +16,12 @@ from linf_smoothing.coverage import CASES, failure_rate
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("--n0", type=int, default=1000, help="selection samples")
     parser.add_argument("--n", type=int, default=100_000, help="estimation samples")
     parser.add_argument("--alpha", type=float, default=0.001, help="failure probability")
     parser.add_argument("--runs", type=int, default=300, help="independent certifications per case")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first run's votes")
     args = parser.parse_args()
 
     limit = args.alpha + 3 * math.sqrt(args.alpha * (1 - args.alpha) / args.runs)

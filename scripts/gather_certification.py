@@ -2,7 +2,6 @@
 """Join an experiment's certification shards (certify.py --shard I --shards K, given in shard
 order) into one TSV, with the rows an unsharded run writes, and log its accuracy. Each shard is
 checked against its description first (its images, its counts, its certificates)."""
-import argparse
 import logging
 
 from linf_smoothing import cli
@@ -12,7 +11,7 @@ from linf_smoothing.results import load_certification
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("shards", nargs="+", help="shard TSVs, in shard order")
     parser.add_argument("--threshold", type=float, default=2 / 255,
                         help="l-inf radius whose certified accuracy the log reports (only the log)")

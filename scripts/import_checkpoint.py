@@ -10,7 +10,6 @@ CIFAR ResNet-110; cohen: Cohen et al.'s or Salman et al.'s CIFAR-10 checkpoint (
 arch and state_dict, the ResNet behind CIFAR-10's normalization, which becomes part of the
 imported model). The file is read with weights_only, so a malicious pickle cannot run code;
 the imported model computes the same logits as the released one (linf_smoothing.released)."""
-import argparse
 from pathlib import Path
 
 from linf_smoothing import cli
@@ -22,7 +21,7 @@ from linf_smoothing.results import save_checkpoint
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("--format", required=True, choices=FORMATS, help="whose checkpoint it is")
     parser.add_argument("--checkpoint", required=True, type=Path, help="the released checkpoint")
     parser.add_argument("--out", required=True, type=Path, help="the checkpoint in this project's format (.pt)")

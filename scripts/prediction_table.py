@@ -4,7 +4,6 @@
     python scripts/prediction_table.py size8=results/demo/predict/size8.tsv ... --outdir results/demo/tables
 
 writes predict.csv and predict.md (images, accuracy, abstentions per run)."""
-import argparse
 from pathlib import Path
 
 from linf_smoothing import cli
@@ -13,9 +12,10 @@ from linf_smoothing.results import read_predictions
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", type=cli.labelled, metavar="LABEL=PATH")
-    parser.add_argument("--outdir", required=True, type=Path)
+    parser = cli.argument_parser(__doc__)
+    parser.add_argument("runs", nargs="+", type=cli.labelled, metavar="LABEL=PATH",
+                        help="prediction TSVs of predict.py, each with its label in the table")
+    parser.add_argument("--outdir", required=True, type=Path, help="folder of the table")
     args = parser.parse_args()
     table = prediction_table({label: read_predictions(path) for label, path in args.runs})
     print("\n".join(map(str, write_prediction_table(table, args.outdir))))

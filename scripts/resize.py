@@ -1,7 +1,6 @@
 #!/usr/bin/env python
 """Resize a dataset's train and test splits once to SIZE x SIZE (bilinear, as PIL) and store
 them as uint8 arrays (.npz with `images` N x C x SIZE x SIZE and `labels`)."""
-import argparse
 import logging
 import time
 
@@ -10,12 +9,12 @@ from linf_smoothing.data import DATASETS, load_split, resize_images, save_split
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser = cli.argument_parser(__doc__)
+    parser.add_argument("--dataset", required=True, choices=DATASETS, help="which dataset")
     parser.add_argument("--data-dir", default="data", help="holds cifar10/cifar-10-batches-py (cifar10 only)")
-    parser.add_argument("--size", type=int, required=True)
-    parser.add_argument("--train-out", required=True)
-    parser.add_argument("--test-out", required=True)
+    parser.add_argument("--size", type=int, required=True, help="side of the resized images, in pixels")
+    parser.add_argument("--train-out", required=True, help="the resized train split (.npz)")
+    parser.add_argument("--test-out", required=True, help="the resized test split (.npz)")
     args = parser.parse_args()
     log = logging.getLogger("resize")
     for split, out in (("train", args.train_out), ("test", args.test_out)):

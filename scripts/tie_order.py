@@ -14,13 +14,13 @@ each certificate. docs/differences.md quotes it on the demo:
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from linf_smoothing import cli
 from linf_smoothing.certificates import ABSTAIN, certify_counts, parse_counts
 from linf_smoothing.results import load_certification
 
@@ -95,7 +95,7 @@ def compare(path: Path, threshold: float, variants: list[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("files", nargs="+", type=Path, help="certification TSVs of this project (with counts)")
     parser.add_argument("--threshold", type=float, default=2 / 255, help="l-inf radius of the certified accuracy")
     parser.add_argument("--variants", nargs="+", default=["blum", "sound_top2"], help="certificates to compare")

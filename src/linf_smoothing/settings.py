@@ -98,7 +98,7 @@ class SamplingSettings:
     sigma: float = _help("Gaussian noise level of the smoothed classifier")
     batch_size: int = _help("noisy copies per forward pass")
     skip: int = _help("use the test images whose index is a multiple of skip", default=1)
-    max_images: int | None = _help("use at most this many of the selected images", default=None)
+    max_images: int | None = _help("use at most this many of the selected images (default: all)", default=None)
     seed: int = _help("seed of the per-image noise generators", default=0)
     compile: bool = _help("torch.compile the model (pays on long runs)", default=False)
     mixed_precision: bool = _help("bf16 autocast on CUDA (changes the base classifier slightly)", default=False)
@@ -164,14 +164,18 @@ def from_config(cls, values: Mapping[str, Any]):
     return cls(**kwargs)
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
-    """One ``--field-name`` option per field (required unless the field has a default)."""
+def add_arguments(parser: argparse.ArgumentParser, cls, taken_from: Mapping[str, str] | None = None) -> None:
+    """One ``--field-name`` option per field, required unless the field has a default or
+    ``taken_from`` names where the script finds a value not given (field name -> that place,
+    which --help shows as the default; the option's value is then None)."""
     group = parser.add_argument_group(f"{cls.__name__} (one option per setting)")
+    taken_from = taken_from or {}
     for f, hint in _fields(cls):
         option = "--" + f.name.replace("_", "-")
-        required = f.default is dataclasses.MISSING
-        kwargs = {"help": f.metadata.get("help"), "dest": f.name, "required": required,
-                  "default": None if required else f.default}
+        has_default = f.default is not dataclasses.MISSING
+        text = f.metadata.get("help") + (f" (default: {taken_from[f.name]})" if f.name in taken_from else "")
+        kwargs = {"help": text, "dest": f.name, "required": not has_default and f.name not in taken_from,
+                  "default": f.default if has_default else None}
         if hint is bool:
             group.add_argument(option, action=argparse.BooleanOptionalAction, **kwargs)
         elif typing.get_origin(hint) is tuple:
