@@ -26,6 +26,7 @@ from linf_smoothing.bounds import cohen_radius
 from linf_smoothing.certificates import VARIANTS, certify_many, check_sigma, max_certifiable_radius, parse_counts
 from linf_smoothing.datasets import CHANNELS
 from linf_smoothing.results import atomic_path, load_certification
+from linf_smoothing.validators import dimension_side
 
 AS_IN_FILE = "as in file"  # the certificate of a file without counts, whatever made it
 # Published files print radii with three significant digits (0.953 for a ceiling of 0.9527).
@@ -488,16 +489,6 @@ def _headed_legend(owner, handles: list, **kwargs):
         if handle.get_linestyle() == "None" and handle.get_marker() in ("None", None, ""):
             text.set_fontweight("bold")
     return legend
-
-
-def dimension_side(dimension: int) -> int | None:
-    """The image size of an input of ``dimension`` = channels x size x size for a dataset's
-    channels (None if there is none)."""
-    for channels in sorted(set(CHANNELS.values())):
-        side = round(math.sqrt(dimension / channels))
-        if dimension == channels * side ** 2:
-            return side
-    return None
 
 
 def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, column: str, xlabel: str,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import math
-from importlib import resources
 from typing import Any
 
 import jsonschema
@@ -20,8 +19,7 @@ from linf_smoothing.datasets import TEST_IMAGES
 from linf_smoothing.errors import ConfigError
 from linf_smoothing.settings import AnalysisSettings, CertifySettings, PredictSettings, TrainSettings, from_config
 from linf_smoothing.shards import selected_images
-
-SCHEMA = resources.files("linf_smoothing") / "schemas" / "config.schema.yaml"
+from linf_smoothing.validators import load_schema
 
 
 def _key(path) -> str:
@@ -88,10 +86,6 @@ def _get(config, path):
     for key in path:
         config = config[key]
     return config
-
-
-def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA.read_text())
 
 
 # JSON Schema counts 100000.0 as an integer; a float where a count is meant is a mistake here.

@@ -30,6 +30,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from linf_smoothing.validators import argument_type
+
 
 def _help(text: str, **kwargs) -> Any:
     return field(metadata={"help": text}, **kwargs)
@@ -175,9 +177,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
         if hint is bool:
             group.add_argument(option, action=argparse.BooleanOptionalAction, **kwargs)
         elif typing.get_origin(hint) is tuple:
-            group.add_argument(option, type=_scalar(hint), nargs="*", **kwargs)
+            group.add_argument(option, type=argument_type(cls, f.name, _scalar(hint)), nargs="*", **kwargs)
         else:
-            group.add_argument(option, type=_scalar(hint), **kwargs)
+            group.add_argument(option, type=argument_type(cls, f.name, _scalar(hint)), **kwargs)
 
 
 def from_arguments(cls, args: argparse.Namespace):
