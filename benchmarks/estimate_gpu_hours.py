@@ -51,7 +51,7 @@ from linf_smoothing.config import (
     trained_experiments,
     validate_config,
 )
-from linf_smoothing.datasets import CHANNELS, TEST_IMAGES
+from linf_smoothing.datasets import CHANNELS, TEST_IMAGES, TRAIN_IMAGES
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.settings import TrainSettings
 from linf_smoothing.shards import selected_images
@@ -61,8 +61,6 @@ from linf_smoothing.training import make_optimizer, train_step
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OVERLAYS = ["profiles/comparison/comparison.yaml"]
 ASSUMED_TFLOPS = 10.0
-# Training images of each dataset (digits: 1797 less the 360 of its test split).
-TRAIN_IMAGES = {"cifar10": 50_000, "digits": 1_437}
 
 
 def training_step_flops(settings: TrainSettings, image_size: int, batch: int = 1, in_channels: int = 3,
