@@ -74,15 +74,20 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def description_mismatch(description: Mapping[str, Any] | None, expected: Mapping[str, Any]) -> str | None:
-    """Which key of ``description`` differs from ``expected`` (only the keys ``expected`` names),
-    or None where they agree. Values are compared as JSON writes them (tuples as lists)."""
+def description_mismatch(description: Mapping[str, Any] | None, expected: Mapping[str, Any],
+                         optional: Mapping[str, Any] | None = None) -> str | None:
+    """Which key of ``description`` differs from ``expected`` (only the keys ``expected`` names)
+    or from ``optional`` (keys compared only where the description holds them: those a file of
+    an earlier version lacks), or None where they agree. Values are compared as JSON writes them
+    (tuples as lists)."""
     if description is None:
         return "it has no description"
-    for key, value in expected.items():
+    for key, value in [*expected.items(), *(optional or {}).items()]:
         want = json.loads(json.dumps(value))
         if key not in description:
-            return f"its description lacks {key} (expected {want!r})"
+            if key in expected:
+                return f"its description lacks {key} (expected {want!r})"
+            continue
         if description[key] != want:
             return f"its description says {key} = {description[key]!r} where the run would write {want!r}"
     return None
@@ -427,6 +432,39 @@ def checkpoint_metadata(path: Path) -> dict | None:
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("metadata"), dict):
         return None
     return checkpoint["metadata"]
+
+
+def checkpoint_mismatch(metadata: Mapping[str, Any] | None, image_size: int, channels: int, dataset: str,
+                        training: Mapping[str, Any] | None = None, imported: Mapping[str, Any] | None = None,
+                        data_sha256: Mapping[str, str | None] | None = None) -> str | None:
+    """Why a checkpoint (its ``metadata``, ``checkpoint_metadata``) is not the one its experiment
+    makes, or None: another image size, channel count or dataset; for a trained experiment,
+    other ``training`` settings (``training_mismatch``) or other data (``data_sha256``: split ->
+    the digest its description records, compared where both record one); for an imported one,
+    another released file or format (``imported``: format and source_sha256)."""
+    if metadata is None:
+        return "it is not a checkpoint of this project (unreadable, cut short or foreign)"
+    if metadata.get("in_channels") != channels:
+        return f"it takes {metadata.get('in_channels')}-channel images where {dataset}'s have {channels}"
+    size = metadata.get("image_size", metadata.get("requires_image_size"))
+    if size not in (None, image_size):
+        return f"it was made for {size}-pixel images where its experiment's are {image_size}"
+    if metadata.get("dataset") not in (None, dataset):
+        return f"it was trained on {metadata['dataset']} where its experiment's dataset is {dataset}"
+    if imported is not None:
+        recorded = metadata.get("imported") or {}
+        for key, value in imported.items():
+            if recorded.get(key) != value:
+                return f"it was imported with {key} = {recorded.get(key)!r} where its experiment names {value!r}"
+        return None
+    why = training_mismatch(metadata.get("training"), training or {})
+    if why is not None:
+        return why
+    for split, digest in (data_sha256 or {}).items():
+        trained_on = (metadata.get("data_sha256") or {}).get(split)
+        if None not in (digest, trained_on) and digest != trained_on:
+            return f"it was trained on another {split} split than the one there now"
+    return None
 
 
 def training_mismatch(recorded: Mapping[str, Any] | None, expected: Mapping[str, Any]) -> str | None:

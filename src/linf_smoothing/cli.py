@@ -7,9 +7,9 @@ import logging
 import sys
 from typing import Callable
 
-from linf_smoothing.errors import CheckpointError, ConfigError, DataError
+from linf_smoothing.errors import CheckpointError, ConfigError, DataError, DiskFullError
 
-USER_ERRORS = (ConfigError, DataError, CheckpointError, ValueError, FileNotFoundError)
+USER_ERRORS = (ConfigError, DataError, CheckpointError, ValueError, FileNotFoundError, DiskFullError)
 
 
 def run(main: Callable[[], None]) -> None:
@@ -80,14 +80,16 @@ def smoothed_classifier(args, settings):
     if trained_sigma is not None and abs(trained_sigma - settings.sigma) > 1e-12:
         logging.getLogger("smoothing").warning("sampling at sigma %g a model trained at sigma %g", settings.sigma,
                                                trained_sigma)
-    images, labels = read_split(args.test_data)
+    images, labels = read_split(args.test_data, "test")
     check_model_fits(meta, images, labels, args.model, args.test_data)
     smooth = Smooth(inference_model(model, device, settings.compile), meta["num_classes"], settings.sigma,
                     settings.batch_size, settings.mixed_precision)
     description = {
         **as_dict(settings), "dataset": read_dataset_name(args.test_data), "image_size": int(images.shape[-1]),
         "dimension": int(images[0].size), "num_classes": int(meta["num_classes"]), "test_images": len(images),
-        "model_sha256": file_digest(args.model), "project_version": linf_smoothing.__version__,
+        "model": str(args.model), "model_sha256": file_digest(args.model),
+        "test_data": str(args.test_data), "test_data_sha256": file_digest(args.test_data),
+        "project_version": linf_smoothing.__version__,
         # what the figures' titles and legends say of the model (None where the checkpoint does not record it)
         "architecture": {k: meta["architecture"][k] for k in ("depth", "widths") if k in meta.get("architecture", {})},
         "training_method": meta.get("training", {}).get("method"), "training": meta.get("training")}
