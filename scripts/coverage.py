@@ -11,18 +11,18 @@ Prints a Markdown table (rate, failures / runs, and alpha + 3 binomial standard 
 import argparse
 import math
 
-from linf_smoothing import cli
+from linf_smoothing import cli, validators
 from linf_smoothing.certificates import SOUND_VARIANTS, VARIANTS
 from linf_smoothing.coverage import CASES, failure_rate
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n0", type=int, default=1000, help="selection samples")
-    parser.add_argument("--n", type=int, default=100_000, help="estimation samples")
-    parser.add_argument("--alpha", type=float, default=0.001, help="failure probability")
-    parser.add_argument("--runs", type=int, default=300, help="independent certifications per case")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n0", type=validators.positive_int, default=1000, help="selection samples")
+    parser.add_argument("--n", type=validators.positive_int, default=100_000, help="estimation samples")
+    parser.add_argument("--alpha", type=validators.probability, default=0.001, help="failure probability")
+    parser.add_argument("--runs", type=validators.positive_int, default=300, help="independent certifications per case")
+    parser.add_argument("--seed", type=validators.non_negative_int, default=0)
     args = parser.parse_args()
 
     limit = args.alpha + 3 * math.sqrt(args.alpha * (1 - args.alpha) / args.runs)

@@ -179,6 +179,9 @@ def max_certifiable_radius(sigma: float, n: int, alpha: float, dimension: int, v
     """The l-inf radius when all n samples vote for one class: no certificate of ``variant``
     can exceed it. Then pA_lower = a^(1/n) at the variant's level a for pA (alpha; alpha/2 for
     sound_top2) and every variant's radius is sigma * inv_Phi(a^(1/n))."""
+    check_arguments(sigma, alpha, dimension)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n = {n!r}: the number of samples must be an integer of at least 1")
     level = alpha / 2 if variant == "sound_top2" else alpha
     return linf_radius(cohen_radius(sigma, level ** (1.0 / n)), dimension)
 

@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import Callable
 
+from linf_smoothing import validators
 from linf_smoothing.errors import CheckpointError, ConfigError, DataError, DiskFullError
 
 USER_ERRORS = (ConfigError, DataError, CheckpointError, ValueError, FileNotFoundError, DiskFullError)
@@ -21,6 +22,10 @@ def run(main: Callable[[], None]) -> None:
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except OSError as exc:  # a path a user gave that cannot be read or written (a folder, no permission, ...)
+        print(f"error: {exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}: give another path",
+              file=sys.stderr)
+        sys.exit(1)
 
 
 def labelled(text: str) -> tuple[str, str]:
@@ -34,7 +39,7 @@ def labelled(text: str) -> tuple[str, str]:
 def add_device_arguments(parser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
                         help="auto: CUDA when present, else the CPU")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--threads", type=validators.positive_int, default=None, help="CPU threads for torch")
 
 
 def device_from_arguments(args, processes: int = 1):

@@ -54,9 +54,10 @@ def disk_full_named(path: Path) -> Iterator[None]:
     except OSError as exc:
         if exc.errno not in NO_SPACE or isinstance(exc, DiskFullError):
             raise
-        raise DiskFullError(exc.errno, f"no space left on the disk writing {path} ({exc.strerror}): free space "
-                                       "and run the same command again; no file was left under a finished name"
-                            ) from None
+        error = DiskFullError(f"no space left on the disk writing {path} ({exc.strerror}): free space and run the "
+                              "same command again; no file was left under a finished name")
+        error.errno = exc.errno
+        raise error from None
 
 
 @contextlib.contextmanager

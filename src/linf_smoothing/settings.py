@@ -30,7 +30,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from linf_smoothing.validators import argument_type
+from linf_smoothing.validators import argument_type, check_lists
 
 
 def _help(text: str, **kwargs) -> Any:
@@ -183,8 +183,10 @@ def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
 
 
 def from_arguments(cls, args: argparse.Namespace):
-    """The settings that ``add_arguments``' options were given."""
-    return from_config(cls, {f.name: getattr(args, f.name) for f, _ in _fields(cls)})
+    """The settings that ``add_arguments``' options were given (lists checked as a whole)."""
+    values = {f.name: getattr(args, f.name) for f, _ in _fields(cls)}
+    check_lists(cls, values)
+    return from_config(cls, values)
 
 
 def to_arguments(settings) -> str:

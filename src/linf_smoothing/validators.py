@@ -162,6 +162,11 @@ def non_negative_int(text: str) -> int:
     return checked(int, {"type": "integer", "minimum": 0, "maximum": INT64_MAX})(text)
 
 
+def shards(text: str) -> int:
+    """A number of certification shards, as ``certify.shards`` allows."""
+    return checked(int, key_schema("certify", "shards"))(text)
+
+
 def probability(text: str) -> float:
     """A failure probability: a number in (0, 1), NaN refused."""
     return checked(float, key_schema("certify", "alpha"))(text)
@@ -206,3 +211,23 @@ def dimension(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{value} is not channels x size x size of an image with {channels} "
                                          "channels (CIFAR-10 at 32 pixels: 3072)")
     return value
+
+
+def check_lists(settings_class: type, values: dict[str, Any]) -> None:
+    """Refuse, in one line naming the option, a list value the schema's entry of its key does
+    not allow as a whole: fewer items than its ``minItems``, or an item twice where ``uniqueItems``
+    (each item is checked on its own by ``argument_type``)."""
+    for name, value in values.items():
+        if not isinstance(value, (list, tuple)):
+            continue
+        for section in _SECTIONS.get(settings_class.__name__, ()):
+            properties = _section(section)
+            if name in properties:
+                fragment = _resolved(properties[name])
+                option = "--" + name.replace("_", "-")
+                if len(value) < fragment.get("minItems", 0):
+                    raise ValueError(f"{option} needs at least {fragment['minItems']} value(s)")
+                if fragment.get("uniqueItems") and len(set(value)) < len(value):
+                    raise ValueError(f"{option} names {next(v for v in value if list(value).count(v) > 1)} twice: "
+                                     "give each value once")
+                break
