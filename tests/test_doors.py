@@ -731,3 +731,13 @@ def test_the_validators_state_the_range_they_check():
     assert validators.dimension_side(0) is None and validators.dimension_side(3072) == 32
     with pytest.raises(argparse.ArgumentTypeError, match="0 is not an integer in"):
         validators.dimension("0")
+
+
+def test_published_rows_in_a_configuration_of_another_dataset_are_refused(demo_config):
+    """Guard: validate_config's check of analysis.published_files (dropped without a word)."""
+    config = copy.deepcopy(demo_config)
+    config["analysis"]["published_files"] = [{"method": "Salman et al. (2019)", "path": "x", "radius_norm": "l2",
+                                              "sigma": 0.12, "dimension": 3072}]
+    with pytest.raises(ConfigError, match=r"config key analysis.published_files: the published rows are the paper's "
+                                          r"cifar10 table, which a table of digits runs leaves out"):
+        validate_config(config)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from linf_smoothing.bounds import cohen_radius
 from linf_smoothing.certificates import VARIANTS, certify_many, check_sigma, max_certifiable_radius, parse_counts
-from linf_smoothing.datasets import CHANNELS
+from linf_smoothing.datasets import CHANNELS, PUBLISHED_DATASET
 from linf_smoothing.results import atomic_path, load_certification
 from linf_smoothing.validators import dimension_side, largest_sigma
 
@@ -234,7 +234,6 @@ def certified_runs(runs: dict[str, Run], certificates) -> dict[tuple[str, str], 
     return out
 
 
-PUBLISHED_DATASET = "cifar10"  # the dataset of the paper's published rows
 
 
 def benchmark_table(runs: dict[tuple[str, str], pd.DataFrame], threshold: float,

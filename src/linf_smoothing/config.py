@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from linf_smoothing.datasets import TEST_IMAGES
+from linf_smoothing.datasets import PUBLISHED_DATASET, TEST_IMAGES
 from linf_smoothing.errors import ConfigError
 from linf_smoothing.settings import AnalysisSettings, CertifySettings, PredictSettings, TrainSettings, from_config
 from linf_smoothing.shards import selected_images
@@ -149,6 +149,10 @@ def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[
         if exp.get("beta", 0) > 0 and exp.get("attack_steps", 0) == 0:
             raise _bad(("experiments", i, "attack_steps"),
                        "beta > 0 needs at least one attack step (set beta: 0 for Gaussian augmentation)")
+    if config["analysis"]["published_files"] and config["dataset"] != PUBLISHED_DATASET:
+        raise _bad(("analysis", "published_files"), f"the published rows are the paper's {PUBLISHED_DATASET} table, "
+                                                    f"which a table of {config['dataset']} runs leaves out: set "
+                                                    "analysis.published_files: []")
     for i, exp in enumerate(config["experiments"]):
         if exp["name"] in trained_experiments(config) and not exp.get("allow_degenerate", False):
             _check_meaningful_together(config, i)

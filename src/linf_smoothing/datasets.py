@@ -7,3 +7,5 @@ DATASETS = tuple(CHANNELS)
 # Test and training images of each dataset (digits: a fixed 20% test split of 1797 images).
 TEST_IMAGES = {"cifar10": 10_000, "digits": 360}
 TRAIN_IMAGES = {"cifar10": 50_000, "digits": 1_437}
+# The dataset of the paper's published rows (the benchmark table's).
+PUBLISHED_DATASET = "cifar10"
