@@ -570,7 +570,8 @@ class FullDisk:
         self._handle.close()
 
 
-def test_a_full_disk_while_certifying_is_one_line_and_leaves_nothing_finished(tmp_path, monkeypatch, capsys):
+def test_a_full_disk_while_certifying_is_one_line_and_leaves_nothing_finished(tmp_path, monkeypatch, capsys,
+                                                                              one_thread):
     """Guard: results.disk_full_named in RowWriter and cli.run's DiskFullError (a traceback
     before). The rerun after space is freed resumes and gives the rows of an undisturbed run."""
     import builtins
@@ -694,7 +695,7 @@ def test_passes_per_image_are_the_methods_costs():
         (1000 * (1 + 1 / 3) + 600 / 3) * 0.003 / 2)
 
 
-def test_a_first_epoch_of_more_than_an_hour_is_announced_with_its_estimate(caplog):
+def test_a_first_epoch_of_more_than_an_hour_is_announced_with_its_estimate(caplog, one_thread):
     """Guard: estimate.warn_if_long, called by train.py before training (10^9 attack steps
     were still in their first epoch after 3 minutes, with no word). The probe leaves the model
     and every random generator as they were."""
