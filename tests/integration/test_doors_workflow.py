@@ -35,8 +35,8 @@ def test_a_swapped_model_and_split_are_set_aside_and_made_again(finished, tmp_pa
     for job in [("resize", ""), ("train", "tiny8"), ("certify", "tiny8/0"), ("certify", "tiny8/1"),
                 ("gather_certification", "tiny8"), ("benchmark_table", "")]:
         assert job in jobs, jobs
-    assert ("train", "tiny12") not in jobs
     said = dry.stdout + dry.stderr
+    assert ("train", "tiny12") not in jobs, said
     assert "model.pt: it was made for 12-pixel images where its experiment's are 8; a run (not a dry run)" in said
     assert "test.npz: it holds 1437x1x8x8 images where the test split of digits at size 8 is 360x1x8x8" in said
     assert model.exists() and not Path(f"{model}.damaged").exists()
