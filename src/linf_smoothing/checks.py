@@ -337,7 +337,6 @@ def check_prediction(path: Path, frame, description: Mapping[str, Any] | None, p
     """Raise ResultError unless the prediction file ``path`` (its rows ``frame`` and its
     ``description``) is what it says (see the module docstring); with ``prefix``, the rows a
     killed run wrote, the first of its images."""
-
     from linf_smoothing.prediction import predict_from_counts
 
     if description is None:
@@ -399,9 +398,8 @@ def split_damage(path: Path, dataset: str, split: str, image_size: int) -> str |
         return None  # a split of a version that wrote no description: its arrays' shapes only
     except (OSError, ValueError):
         return f"its description {split_description_path(path)} is not JSON"
-    mismatch = description_mismatch(description, {"dataset": dataset, "split": split, "image_size": image_size,
-                                                  "images": count})
-    return mismatch
+    return description_mismatch(description, {"dataset": dataset, "split": split, "image_size": image_size,
+                                              "images": count})
 
 
 class _MetadataUnpickler(pickle.Unpickler):
