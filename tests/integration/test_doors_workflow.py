@@ -9,17 +9,21 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from workflow_runner import planned_jobs, snakemake
+from workflow_runner import TINY, planned_jobs, snakemake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_a_swapped_model_and_split_are_set_aside_and_made_again(finished, tmp_path):
+def test_a_swapped_model_and_split_are_set_aside_and_made_again(finished, tmp_path_factory):
     """Guards: common.smk's checked_model (train's input function) and resize_inputs'
     split_damage, and set_aside's dry-run planning (it said "Nothing to be done")."""
-    workdir = tmp_path / "run"
-    shutil.copytree(finished, workdir, symlinks=True)  # mtimes kept
+    # A copy at the finished run's depth, so that the rules' commands (relative paths to the
+    # scripts) are the ones that ran; mtimes kept.
+    workdir = tmp_path_factory.mktemp("doors")
+    workdir.rmdir()
+    shutil.copytree(finished, workdir, symlinks=True)
     results = workdir / "results"
     table = (results / "tables" / "benchmark.csv").read_text()
     model = results / "models" / "tiny8" / "model.pt"
@@ -47,3 +51,26 @@ def test_a_swapped_model_and_split_are_set_aside_and_made_again(finished, tmp_pa
     assert (results / "tables" / "benchmark.csv").read_text() == table
     again = snakemake(workdir, "-n", "all")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_an_edited_prediction_file_is_set_aside_and_made_again(finished, tmp_path_factory):
+    """Guard: common.smk's checked_predictions (an edited prediction in predict/*.tsv changed
+    predict.csv with nothing said)."""
+    workdir = tmp_path_factory.mktemp("doors")
+    workdir.rmdir()
+    shutil.copytree(finished, workdir, symlinks=True)
+    overlay = yaml.safe_load(yaml.safe_dump(TINY))
+    overlay["predict"] = {"enabled": True, "n": 100, "alpha": 0.01}
+    snakemake(workdir, "all", overlay=overlay)
+    table = workdir / "results" / "tables" / "predict.csv"
+    before = table.read_text()
+    prediction = workdir / "results" / "predict" / "tiny8.tsv"
+    lines = prediction.read_text().splitlines(keepends=True)
+    fields = lines[1].split("\t")
+    fields[3] = str(1 - int(fields[3]))  # correct flipped
+    prediction.write_text("".join([lines[0], "\t".join(fields), *lines[2:]]))
+    dry = snakemake(workdir, "-n", "all", overlay=overlay)
+    assert ("predict", "tiny8") in planned_jobs(dry) and ("prediction_table", "") in planned_jobs(dry)
+    run = snakemake(workdir, "all", overlay=overlay)
+    assert "tiny8.tsv: its rows are not the ones its description was written for; set aside" in run.stderr
+    assert table.read_text() == before
