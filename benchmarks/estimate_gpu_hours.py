@@ -48,15 +48,13 @@ from linf_smoothing.config import (
     validate_config,
 )
 from linf_smoothing.costs import sampling_flops, training_flops, training_step_flops
-from linf_smoothing.datasets import CHANNELS, TEST_IMAGES
+from linf_smoothing.datasets import CHANNELS, TEST_IMAGES, TRAIN_IMAGES
 from linf_smoothing.settings import TrainSettings
 from linf_smoothing.shards import selected_images
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OVERLAYS = ["profiles/comparison/comparison.yaml"]
 ASSUMED_TFLOPS = 10.0
-# Training images of each dataset (digits: 1797 less the 360 of its test split).
-TRAIN_IMAGES = {"cifar10": 50_000, "digits": 1_437}
 
 
 @dataclasses.dataclass(frozen=True)

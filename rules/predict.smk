@@ -31,7 +31,7 @@ rule predict:
 
 rule prediction_table:
     input:
-        [prediction_path(exp) for exp in EXPERIMENTS],
+        checked_predictions,
     output:
         report(
             f"{RESULTS}/tables/predict.csv",

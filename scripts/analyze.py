@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from linf_smoothing import cli
+from linf_smoothing import cli, validators
 from linf_smoothing.analysis import (
     Declared,
     Mark,
@@ -57,10 +57,12 @@ NORMALIZED_LABEL = r"$\ell_\infty$ radius $\times \sqrt{d} / \sigma$ (= $\ell_2$
 def noise(text: str) -> tuple[str, tuple[float, int]]:
     label, value = cli.labelled(text)
     sigma, sep, dimension = value.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected LABEL=SIGMA:DIMENSION, got {text!r}")
     try:
-        return label, (float(sigma), int(dimension))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LABEL=SIGMA:DIMENSION, got {text!r}") from None
+        return label, (validators.positive_finite(sigma), validators.dimension(dimension))
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{text}: {exc}") from None
 
 
 def norm(text: str) -> str:
@@ -84,7 +86,8 @@ def per_file(kind):
 def declarations(args) -> dict[str | None, Declared]:
     """LABEL -> what the options state of that file without a description (None: of every file)."""
     stated: dict[str | None, dict] = {}
-    for option, pairs in (("radius_norm", args.radius_norm), ("n", args.n), ("alpha", args.alpha)):
+    for option, pairs in (("radius_norm", args.radius_norm), ("n", args.n), ("alpha", args.alpha),
+                          ("pixel_max", args.pixel_max)):
         for label, value in pairs:
             stated.setdefault(label, {})[option] = value
     for label, (sigma, dimension) in args.noise:
@@ -103,10 +106,14 @@ def main() -> None:
     foreign = parser.add_argument_group("files without a description (the original's, Cohen et al.'s)")
     foreign.add_argument("--noise", type=noise, nargs="*", default=[], metavar="LABEL=SIGMA:DIM",
                          help="the run's sigma and input dimension d")
-    foreign.add_argument("--n", type=per_file(int), nargs="*", default=[], metavar="[LABEL=]N",
+    foreign.add_argument("--n", type=per_file(validators.positive_int), nargs="*", default=[], metavar="[LABEL=]N",
                          help="samples N of the certification (leave out where unknown)")
-    foreign.add_argument("--alpha", type=per_file(float), nargs="*", default=[], metavar="[LABEL=]ALPHA",
-                         help="failure probability of the certification (leave out where unknown)")
+    foreign.add_argument("--alpha", type=per_file(validators.probability), nargs="*", default=[],
+                         metavar="[LABEL=]ALPHA", help="failure probability of the certification (leave out where "
+                                                       "unknown)")
+    foreign.add_argument("--pixel-max", type=per_file(validators.positive_finite), nargs="*", default=[],
+                         metavar="[LABEL=]MAX", help="the file was certified on images in [0, MAX], not [0, 1]: its "
+                                                     "sigma and radii are divided by MAX (e.g. 255)")
     foreign.add_argument("--radius-norm", type=per_file(norm), nargs="*", default=[], metavar="[LABEL=]linf|l2",
                          help="the norm of the file's radius column: linf (the original's) or l2 (Cohen's); required")
     parser.add_argument("--reference", type=cli.labelled, nargs="*", default=[], metavar="LABEL=PATH",
@@ -124,13 +131,20 @@ def main() -> None:
     stated = declarations(args)
     unknown = sorted(set(stated) - set(labels) - {None})
     if unknown:
-        raise ValueError(f"--noise, --radius-norm, --n or --alpha names {unknown[0]!r}, which labels no file")
+        raise ValueError(f"--noise, --radius-norm, --n, --alpha or --pixel-max names {unknown[0]!r}, which labels "
+                         "no file")
+    wanted = set(OUTPUTS) if args.only is None else {args.only}
+    for option, given, outputs in (("--published", args.published, {"table"}),
+                                   ("--reference", args.reference, {"vary_dim"}),
+                                   ("--figure-outdir", args.figure_outdir, {"vary_dim", "radius_figures", "methods"})):
+        if given and not wanted & outputs:
+            raise ValueError(f"{option} changes only the {' and '.join(sorted(outputs))} output, which --only "
+                             f"{args.only} leaves out: leave out {option} or --only")
 
     def load(label, path):
         return load_run(path, stated.get(label, stated[None]), own=label in stated)
 
     runs = {label: load(label, path) for label, path in args.runs}
-    wanted = set(OUTPUTS) if args.only is None else {args.only}
     totals = {label: len(run.frame) for label, run in runs.items()}  # images certified, for the figures
     if not wanted & {"table", "grid", "methods"}:  # the figures need only their subset: recertify no more rows
         for run in runs.values():

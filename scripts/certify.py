@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from linf_smoothing import cli
+from linf_smoothing import cli, validators
 from linf_smoothing.certificates import ABSTAIN, certify_counts, max_certifiable_radius
 from linf_smoothing.data import to_float
 from linf_smoothing.progress import Progress, clock_time
@@ -27,8 +27,10 @@ from linf_smoothing.shards import image_seed, selected_images, shard_images
 def main() -> None:
     parser = cli.argument_parser(__doc__)
     cli.add_smoothing_arguments(parser, CertifySettings, "certification TSV")
-    parser.add_argument("--shard", type=int, default=0, help="certify this part (0-based) of the selected images")
-    parser.add_argument("--shards", type=int, default=1, help="split the selected images into this many parts")
+    parser.add_argument("--shard", type=validators.non_negative_int, default=0,
+                        help="certify this part (0-based) of the selected images")
+    parser.add_argument("--shards", type=validators.shards, default=1,
+                        help="split the selected images into this many parts")
     args = parser.parse_args()
     log = logging.getLogger("certify")
 

@@ -17,7 +17,7 @@ from linf_smoothing.checks import file_digest
 from linf_smoothing.errors import CheckpointError
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.released import FORMATS, convert
-from linf_smoothing.results import save_checkpoint
+from linf_smoothing.results import load_torch_file, save_checkpoint
 
 
 def main() -> None:
@@ -26,15 +26,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", required=True, type=Path, help="the released checkpoint")
     parser.add_argument("--out", required=True, type=Path, help="the checkpoint in this project's format (.pt)")
     args = parser.parse_args()
-    import torch
-
-    if not args.checkpoint.exists():
-        raise CheckpointError(f"{args.checkpoint} is missing: give the path of the released checkpoint")
-    try:
-        released = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated, foreign or unsafe files
-        raise CheckpointError(f"{args.checkpoint} is not a loadable checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    released = load_torch_file(args.checkpoint, f"give the path of the released {args.format} checkpoint")
     state, metadata = convert(released, args.format)
     model = cifar_resnet(**metadata["architecture"], in_channels=metadata["in_channels"],
                          num_classes=metadata["num_classes"])

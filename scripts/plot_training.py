@@ -14,16 +14,8 @@ import pandas as pd
 
 from linf_smoothing import cli
 from linf_smoothing.analysis import architecture_name, dataset_name, training_figure
+from linf_smoothing.checks import checkpoint_metadata
 from linf_smoothing.training import METRIC_COLUMNS
-
-
-def checkpoint_metadata(path: Path) -> dict:
-    """The metadata of a checkpoint (an empty dict where there is none)."""
-    if not path.exists():
-        return {}
-    from linf_smoothing.results import load_checkpoint
-
-    return load_checkpoint(path)["metadata"]
 
 
 def default_title(metadata: dict[str, dict]) -> str:
@@ -54,7 +46,7 @@ def main() -> None:
         if missing:
             raise ValueError(f"{path} is not a metrics table of train.py: columns {sorted(missing)} are missing")
         histories[label] = history
-        metadata[label] = checkpoint_metadata(Path(checkpoints.get(label, Path(path).parent / "model.pt")))
+        metadata[label] = checkpoint_metadata(Path(checkpoints.get(label, Path(path).parent / "model.pt"))) or {}
     methods = {label: m.get("training", {}).get("method") for label, m in metadata.items()}
     title = args.title or default_title(metadata)
     paths = [args.outdir / "training_curves.png", args.outdir / "training_curves.pdf"]

@@ -3,7 +3,8 @@
 classifier's class if a two-sided binomial test of the top class's votes against the
 runner-up's rejects a tie at level alpha, else an abstention (-1). A returned class differs
 from the smoothed classifier's with probability at most alpha. Writes one TSV row per image,
-`idx label predict correct time`, and OUT.json describing the run.
+`idx label predict correct time counts` (counts: the votes per class, from which the
+prediction is recomputed when the file is read), and OUT.json describing the run.
 
 Each image's noise comes from its own generator, seeded with (seed, idx), as in certify.py."""
 import logging
@@ -14,6 +15,7 @@ import torch
 from linf_smoothing import cli
 from linf_smoothing.certificates import ABSTAIN
 from linf_smoothing.data import to_float
+from linf_smoothing.prediction import predict_from_counts
 from linf_smoothing.progress import Progress
 from linf_smoothing.results import PredictionWriter
 from linf_smoothing.settings import PredictSettings
@@ -39,8 +41,9 @@ def main() -> None:
             t0 = time.perf_counter()
             x = to_float(torch.from_numpy(images[idx]).to(device))
             generator = torch.Generator(device=device).manual_seed(image_seed(settings.seed, idx))
-            predicted = smooth.predict(x, settings.n, settings.alpha, generator=generator)
-            writer.write(idx, int(labels[idx]), predicted, time.perf_counter() - t0)
+            counts = smooth.votes(x, settings.n, generator=generator)
+            predicted = int(predict_from_counts(counts, settings.alpha)[0])
+            writer.write(idx, int(labels[idx]), predicted, time.perf_counter() - t0, counts)
             correct += predicted == labels[idx]
             abstained += predicted == ABSTAIN
             progress.update(count, (count - writer.done) * settings.n)

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from linf_smoothing import cli
-from linf_smoothing.certificates import ABSTAIN, certify_counts, parse_counts
+from linf_smoothing import cli, validators
+from linf_smoothing.certificates import ABSTAIN, VARIANTS, certify_counts, parse_counts
 from linf_smoothing.results import load_certification
 
 
@@ -97,12 +97,14 @@ def compare(path: Path, threshold: float, variants: list[str]) -> None:
 def main() -> None:
     parser = cli.argument_parser(__doc__)
     parser.add_argument("files", nargs="+", type=Path, help="certification TSVs of this project (with counts)")
-    parser.add_argument("--threshold", type=float, default=2 / 255, help="l-inf radius of the certified accuracy")
-    parser.add_argument("--variants", nargs="+", default=["blum", "sound_top2"], help="certificates to compare")
+    parser.add_argument("--threshold", type=validators.positive_finite, default=2 / 255,
+                        help="l-inf radius of the certified accuracy")
+    parser.add_argument("--variants", nargs="+", default=["blum", "sound_top2"], choices=VARIANTS,
+                        help="certificates to compare")
     args = parser.parse_args()
     for path in args.files:
         compare(path, args.threshold, args.variants)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

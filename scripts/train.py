@@ -14,9 +14,11 @@ import pandas as pd
 import torch
 
 from linf_smoothing import cli, distributed
+from linf_smoothing.checks import file_digest
 from linf_smoothing.costs import Cost, training_cost
-from linf_smoothing.data import read_split
+from linf_smoothing.data import read_dataset_name, read_split
 from linf_smoothing.devices import check_cpu_time
+from linf_smoothing.estimate import warn_if_long
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.progress import clock_time
 from linf_smoothing.results import atomic_path, save_checkpoint
@@ -42,8 +44,9 @@ def main() -> None:
     if not replica.is_main:
         logging.getLogger().setLevel(logging.WARNING)
 
-    train_x, train_y = read_split(args.train_data)
-    test_x, test_y = read_split(args.test_data)
+    train_x, train_y = read_split(args.train_data, "train")
+    test_x, test_y = read_split(args.test_data, "test")
+    data_sha256 = {"train": file_digest(args.train_data), "test": file_digest(args.test_data)}
     num_classes = int(max(train_y.max(), test_y.max()) + 1)
     architecture = {"depth": settings.depth, "widths": list(settings.widths)}
     torch.manual_seed(settings.seed)  # the initial weights come from torch's global generator
@@ -51,6 +54,8 @@ def main() -> None:
     log.info("%d train / %d test images of %s on %s (%d processes); %d parameters; %s", len(train_x), len(test_x),
              "x".join(map(str, train_x.shape[1:])), device, replica.world_size,
              sum(p.numel() for p in model.parameters()), settings)
+    if replica.is_main:
+        warn_if_long(model, settings, train_x.shape, len(test_x), device, replica.world_size)
 
     def cpu_cost() -> Cost:
         """This job's cost; with several processes, each process's share and the mean of their
@@ -82,7 +87,8 @@ def main() -> None:
         pd.DataFrame(history, columns=METRIC_COLUMNS).to_csv(tmp, sep="\t", index=False)
     save_checkpoint(args.model_out, model, {
         "architecture": architecture, "in_channels": int(train_x.shape[1]), "num_classes": num_classes,
-        "image_size": int(train_x.shape[-1]), "training": as_dict(settings)})
+        "image_size": int(train_x.shape[-1]), "training": as_dict(settings),
+        "dataset": read_dataset_name(args.test_data), "data_sha256": data_sha256})
     if args.resume_state is not None:
         args.resume_state.unlink(missing_ok=True)
     last = history[-1]

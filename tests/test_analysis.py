@@ -301,7 +301,7 @@ def test_a_label_given_twice_or_a_declaration_for_no_file_is_one_line(tmp_path):
             ([f"x={a}", "--published", f"x={b}", "--radius-norm", "linf", "--noise", "x=0.12:3072"],
              "the label 'x' is given to more than one file"),
             ([f"x={a}", "--radius-norm", "linf", "--noise", "x=0.12:3072", "y=0.18:6912"],
-             "--noise, --radius-norm, --n or --alpha names 'y', which labels no file")):
+             "--noise, --radius-norm, --n, --alpha or --pixel-max names 'y', which labels no file")):
         result = subprocess.run(script + extra, capture_output=True, text=True)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith(f"error: {message}"), lines

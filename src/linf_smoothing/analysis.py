@@ -12,6 +12,7 @@ by the user.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import textwrap
@@ -24,8 +25,9 @@ import pandas as pd
 
 from linf_smoothing.bounds import cohen_radius
 from linf_smoothing.certificates import VARIANTS, certify_many, check_sigma, max_certifiable_radius, parse_counts
-from linf_smoothing.datasets import CHANNELS
+from linf_smoothing.datasets import CHANNELS, PUBLISHED_DATASET
 from linf_smoothing.results import atomic_path, load_certification
+from linf_smoothing.validators import dimension_side, largest_sigma
 
 AS_IN_FILE = "as in file"  # the certificate of a file without counts, whatever made it
 # Published files print radii with three significant digits (0.953 for a ceiling of 0.9527).
@@ -62,6 +64,7 @@ class Declared:
     dimension: int | None = None
     n: int | None = None
     alpha: float | None = None
+    pixel_max: float | None = None  # the images were in [0, pixel_max]: sigma and radii are divided by it
 
 
 # The most any plausible certification certifies, where a file's N or alpha is not stated:
@@ -131,8 +134,8 @@ def load_run(path: Path, declared: Declared | None = None, own: bool = True) -> 
     if description is not None:
         stated = {k: v for k, v in vars(declared).items() if own and v is not None and k != "radius_norm"}
         for key, value in stated.items():
-            if description[key] != value:
-                raise ValueError(f"{path} describes itself with {key} = {description[key]}; "
+            if description.get(key) != value:
+                raise ValueError(f"{path} describes itself with {key} = {description.get(key)}; "
                                  f"leave out the {value} given for it")
         return Run(Path(path), frame, description, description["sigma"], description["dimension"],
                    description["n"], description["alpha"])
@@ -143,6 +146,13 @@ def load_run(path: Path, declared: Declared | None = None, own: bool = True) -> 
         raise ValueError(f"{path} has no description: state the sigma and the input dimension d it was certified "
                          "with, --noise LABEL=SIGMA:DIM (CIFAR-10 at 32 pixels: d = 3072)")
     check_sigma(declared.sigma)
+    if declared.pixel_max is not None:
+        frame["radius"] = frame["radius"] / declared.pixel_max
+        declared = dataclasses.replace(declared, sigma=declared.sigma / declared.pixel_max, pixel_max=None)
+    if declared.sigma > largest_sigma():
+        raise ValueError(f"{path}: sigma {declared.sigma:g} is not a noise level of images in [0, 1] (at most "
+                         f"{largest_sigma():g}; rs4a's largest is 3.5), and would make every radius plausible: "
+                         "correct --noise, or, if the file's images were in [0, 255], declare --pixel-max LABEL=255")
     if dimension_side(declared.dimension) is None:
         channels = sorted(set(CHANNELS.values()))
         raise ValueError(f"{path}: d = {declared.dimension} is not channels x size x size of an image with "
@@ -224,7 +234,6 @@ def certified_runs(runs: dict[str, Run], certificates) -> dict[tuple[str, str], 
     return out
 
 
-PUBLISHED_DATASET = "cifar10"  # the dataset of the paper's published rows
 
 
 def benchmark_table(runs: dict[tuple[str, str], pd.DataFrame], threshold: float,
@@ -243,6 +252,10 @@ def benchmark_table(runs: dict[tuple[str, str], pd.DataFrame], threshold: float,
                          + "; ".join(method for method, _, _ in PUBLISHED_ROWS))
     paper = []
     if any(d is not None and d != PUBLISHED_DATASET for d in datasets):
+        if published_files:
+            others = sorted({d for d in datasets if d is not None and d != PUBLISHED_DATASET})
+            raise ValueError(f"the published rows ({', '.join(published_files)}) are the paper's {PUBLISHED_DATASET} "
+                             f"table, which a table of {', '.join(others)} runs leaves out: leave out --published")
         return pd.DataFrame([dict(r, computed_from=np.nan) for r in ours], columns=TABLE_COLUMNS)
     for method, certified, natural in PUBLISHED_ROWS:
         row = {"source": "published", "label": method, "certificate": "blum" if "Blum" in method else np.nan,
@@ -488,16 +501,6 @@ def _headed_legend(owner, handles: list, **kwargs):
         if handle.get_linestyle() == "None" and handle.get_marker() in ("None", None, ""):
             text.set_fontweight("bold")
     return legend
-
-
-def dimension_side(dimension: int) -> int | None:
-    """The image size of an input of ``dimension`` = channels x size x size for a dataset's
-    channels (None if there is none)."""
-    for channels in sorted(set(CHANNELS.values())):
-        side = round(math.sqrt(dimension / channels))
-        if dimension == channels * side ** 2:
-            return side
-    return None
 
 
 def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, column: str, xlabel: str,

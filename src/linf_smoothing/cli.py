@@ -8,7 +8,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from linf_smoothing.errors import CheckpointError, ConfigError, DataError
+from linf_smoothing import validators
+from linf_smoothing.errors import CheckpointError, ConfigError, DataError, DiskFullError
 
 if TYPE_CHECKING:  # the heavy modules load only where a script samples a model
     import numpy as np
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # the heavy modules load only where a script samples a model
     from linf_smoothing.settings import SamplingSettings
     from linf_smoothing.smoothing import Smooth
 
-USER_ERRORS = (ConfigError, DataError, CheckpointError, ValueError, FileNotFoundError)
+USER_ERRORS = (ConfigError, DataError, CheckpointError, ValueError, FileNotFoundError, DiskFullError)
 
 
 def run(main: Callable[[], None]) -> None:
@@ -28,6 +29,10 @@ def run(main: Callable[[], None]) -> None:
         main()
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:  # a path a user gave that cannot be read or written (a folder, no permission, ...)
+        print(f"error: {exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}: give another path",
+              file=sys.stderr)
         sys.exit(1)
 
 
@@ -72,7 +77,8 @@ def add_device_arguments(parser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
                         help="auto: CUDA when present, else the CPU, where a job estimated at more than an hour stops "
                              "before it starts (give cpu to run it there anyway)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's own choice)")
+    parser.add_argument("--threads", type=validators.positive_int, default=None,
+                        help="CPU threads for torch (default: torch's own choice)")
 
 
 def device_from_arguments(args, processes: int = 1):
@@ -143,14 +149,16 @@ def smoothed_classifier(args, settings_class) -> SmoothingRun:
     elif trained_sigma is not None and abs(trained_sigma - sigma) > 1e-12:
         log.warning("sampling at sigma %g a model trained at sigma %g", sigma, trained_sigma)
     settings = from_config(settings_class, vars(args) | {"sigma": sigma})
-    images, labels = read_split(args.test_data)
+    images, labels = read_split(args.test_data, "test")
     check_model_fits(meta, images, labels, args.model, args.test_data)
     smooth = Smooth(inference_model(model, device, settings.compile), meta["num_classes"], settings.sigma,
                     settings.batch_size, settings.mixed_precision)
     description = {
         **as_dict(settings), "dataset": read_dataset_name(args.test_data), "image_size": int(images.shape[-1]),
         "dimension": int(images[0].size), "num_classes": int(meta["num_classes"]), "test_images": len(images),
-        "model_sha256": file_digest(args.model), "project_version": linf_smoothing.__version__,
+        "model": str(args.model), "model_sha256": file_digest(args.model),
+        "test_data": str(args.test_data), "test_data_sha256": file_digest(args.test_data),
+        "project_version": linf_smoothing.__version__,
         # what the figures' titles and legends say of the model (None where the checkpoint does not record it)
         "architecture": {k: meta["architecture"][k] for k in ("depth", "widths") if k in meta.get("architecture", {})},
         "training_method": meta.get("training", {}).get("method"), "training": meta.get("training")}

@@ -30,6 +30,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from linf_smoothing.validators import argument_type, check_lists
+
 
 def _help(text: str, **kwargs) -> Any:
     return field(metadata={"help": text}, **kwargs)
@@ -179,14 +181,16 @@ def add_arguments(parser: argparse.ArgumentParser, cls, taken_from: Mapping[str,
         if hint is bool:
             group.add_argument(option, action=argparse.BooleanOptionalAction, **kwargs)
         elif typing.get_origin(hint) is tuple:
-            group.add_argument(option, type=_scalar(hint), nargs="*", **kwargs)
+            group.add_argument(option, type=argument_type(cls, f.name, _scalar(hint)), nargs="*", **kwargs)
         else:
-            group.add_argument(option, type=_scalar(hint), **kwargs)
+            group.add_argument(option, type=argument_type(cls, f.name, _scalar(hint)), **kwargs)
 
 
 def from_arguments(cls, args: argparse.Namespace):
-    """The settings that ``add_arguments``' options were given."""
-    return from_config(cls, {f.name: getattr(args, f.name) for f, _ in _fields(cls)})
+    """The settings that ``add_arguments``' options were given (lists checked as a whole)."""
+    values = {f.name: getattr(args, f.name) for f, _ in _fields(cls)}
+    check_lists(cls, values)
+    return from_config(cls, values)
 
 
 def to_arguments(settings) -> str:

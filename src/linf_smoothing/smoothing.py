@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.stats import binomtest
 
 from linf_smoothing.certificates import (
     ABSTAIN,
@@ -36,6 +35,7 @@ from linf_smoothing.certificates import (
     check_variant,
 )
 from linf_smoothing.noises import Noise, make_noise
+from linf_smoothing.prediction import predict_from_counts
 
 __all__ = ["ABSTAIN", "VARIANTS", "Certificate", "Counts", "Smooth", "certify", "predict", "sample_counts"]
 
@@ -151,12 +151,7 @@ class Smooth:
         """Cohen et al.'s PREDICT: the top class if a two-sided binomial test of its vote against
         the runner-up's rejects equality at level alpha, else ABSTAIN."""
         check_sampling(alpha, n=n)
-        counts = self.votes(x, n, generator=generator)
-        order = np.argsort(-counts, kind="stable")
-        n_a, n_b = int(counts[order[0]]), int(counts[order[1]])
-        if binomtest(n_a, n_a + n_b, 0.5).pvalue > alpha:
-            return ABSTAIN
-        return int(order[0])
+        return int(predict_from_counts(self.votes(x, n, generator=generator), alpha)[0])
 
 
 def sample_counts(model: torch.nn.Module, x: torch.Tensor, sigma: float, num: int, batch_size: int,

@@ -108,9 +108,11 @@ def test_gathered_shards_equal_an_unsharded_run(finished, tmp_path):
                                   pd.read_csv(unsharded, sep="\t").drop(columns="time"))
     described = [json.loads(path.read_text()) for path in (results / "certify" / "tiny8.tsv.json",
                                                           tmp_path / "unsharded.tsv.json")]
-    # The same description but for the sharding and the rows' digest (their time columns differ).
-    assert {k: v for k, v in described[0].items() if k not in ("shards", "rows_sha256")} == {
-        k: v for k, v in described[1].items() if k not in ("shard", "shards", "rows_sha256")}
+    # The same description but for the sharding, the rows' digest (their time columns differ) and
+    # where the run found its model and test data (the paths its command line gave; their digests agree).
+    located = ("model", "test_data")
+    assert {k: v for k, v in described[0].items() if k not in ("shards", "rows_sha256", *located)} == {
+        k: v for k, v in described[1].items() if k not in ("shard", "shards", "rows_sha256", *located)}
 
 
 def test_a_failed_shard_reruns_alone(finished):
