@@ -81,6 +81,7 @@ def test_the_readme_example_is_at_most_15_lines():
     assert len(readme_example().strip().splitlines()) <= 15
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs_and_prints_a_sound_top2_certificate(capsys):
     namespace: dict = {}
     exec(compile(readme_example(), "README.md's Python example", "exec"), namespace)
