@@ -320,8 +320,11 @@ def certify_options(wildcards):
     return to_arguments(certify_settings(config, wildcards.exp))
 
 
-# The analysis scripts' settings options (settings.AnalysisSettings).
-ANALYSIS_OPTIONS = to_arguments(analysis_settings(config))
+# The report's categories, which it lists in alphabetical order: the paper's figure first.
+PAPERS = "1. The paper's figure and table"
+FIGURES = "2. Figures"
+TABLES = "3. Tables"
+PROVENANCE = "4. Provenance"
 
 
 def predict_options(wildcards):

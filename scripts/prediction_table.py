@@ -3,7 +3,7 @@
 
     python scripts/prediction_table.py size8=results/demo/predict/size8.tsv ... --outdir results/demo/tables
 
-writes predict.csv and predict.md (images, accuracy, abstentions per run)."""
+writes predict.csv (fractions), predict.md and predict.html (percent): images, accuracy, abstentions per run."""
 import argparse
 from pathlib import Path
 
