@@ -5,6 +5,12 @@
 # CSV files hold fractions) under categories (rules/common.smk) that list the paper's first.
 from linf_smoothing.settings import OUTPUT_SETTINGS
 
+# The plotting code, an input of every figure job: a change to it redraws the figures (and only
+# them) at the next run of `all` or of `figures`. Relative, as script()'s paths.
+PLOTTING_CODE = os.path.join(
+    os.path.relpath(workflow.basedir), "src", "linf_smoothing", "figures.py"
+)
+
 
 def analysis_options(output):
     """analyze.py's settings options for `output` (an --only group), from the configuration."""
@@ -21,7 +27,7 @@ rule benchmark_table:
         report(
             f"{RESULTS}/tables/benchmark.html",
             caption="../report/benchmark.rst",
-            category=PAPERS,
+            category=TABLES,
         ),
         f"{RESULTS}/tables/benchmark.tex",
     log:
@@ -97,11 +103,12 @@ rule vary_dim_figure:
     input:
         runs=certifications(),
         reference=list(reference_curves().values()),
+        code=PLOTTING_CODE,
     output:
         report(
             f"{RESULTS}/figures/vary_dim.png",
             caption="../report/vary_dim.rst",
-            category=PAPERS,
+            category=PAPERS_FIGURE,
         ),
         f"{RESULTS}/figures/vary_dim.pdf",
     log:
@@ -123,7 +130,8 @@ rule vary_dim_figure:
 
 rule radius_figures:
     input:
-        certifications(),
+        runs=certifications(),
+        code=PLOTTING_CODE,
     output:
         report(
             f"{RESULTS}/figures/certified_l2.png",
@@ -154,7 +162,8 @@ rule radius_figures:
 
 rule methods_figures:
     input:
-        certifications(),
+        runs=certifications(),
+        code=PLOTTING_CODE,
     output:
         report(
             f"{RESULTS}/figures/methods_linf.png",
@@ -188,6 +197,7 @@ rule training_curves:
     input:
         metrics=[metrics_path(exp) for exp in TRAINED],
         checkpoints=[model_path(exp) for exp in TRAINED],  # their metadata names each run's method
+        code=PLOTTING_CODE,
     output:
         report(
             f"{RESULTS}/figures/training_curves.png",
@@ -210,9 +220,9 @@ rule training_curves:
         + " {params.runs} --checkpoint {params.checkpoints} --outdir {params.outdir} > {log} 2>&1"
 
 
-# `snakemake figures` (re)draws every figure that is missing or out of date, and nothing else;
-# with `--forcerun vary_dim_figure radius_figures methods_figures training_curves` it redraws
-# them all (after a change to the plotting code).
+# `snakemake figures` (re)draws every figure that is missing or out of date (its certifications,
+# settings or the plotting code changed), and nothing else; with `--forcerun vary_dim_figure
+# radius_figures methods_figures training_curves` it redraws them all regardless.
 localrules:
     figures,
 

@@ -320,10 +320,11 @@ def certify_options(wildcards):
     return to_arguments(certify_settings(config, wildcards.exp))
 
 
-# The report's categories, which it lists in alphabetical order: the paper's figure first.
-PAPERS = "1. The paper's figure and table"
-FIGURES = "2. Figures"
-TABLES = "3. Tables"
+# The report's categories, which it lists in alphabetical order: the paper's figure first,
+# then the tables (the paper's, benchmark, first by name), the other figures, the provenance.
+PAPERS_FIGURE = "1. The paper's figure"
+TABLES = "2. Tables"
+FIGURES = "3. Figures"
 PROVENANCE = "4. Provenance"
 
 

@@ -47,6 +47,7 @@ from linf_smoothing.comparison import methods_table, write_methods_table
 from linf_smoothing.figures import FigureSet
 from linf_smoothing.settings import OUTPUT_SETTINGS, AnalysisSettings, add_arguments, from_arguments
 
+TABLES = {"table", "grid", "methods_table"}  # the outputs on all images; the others are figures
 log = logging.getLogger("analyze")
 
 
@@ -134,11 +135,11 @@ def main() -> None:
     for line in chosen:
         log.info("not given: %s", line)
     totals = {label: len(run.frame) for label, run in runs.items()}  # images certified, for the figures
-    if not {"table", "grid", "methods_table"} & set(wanted):  # the figures need only their subset: recertify no more
+    if not TABLES & set(wanted):  # the figures need only their subset: recertify no more
         for run in runs.values():
             run.frame = every_nth(run.frame, settings.figure_skip)
     certified = certified_runs(runs, settings.certificates)
-    if set(wanted) - {"table", "grid", "methods_table"}:
+    if set(wanted) - TABLES:
         figures = FigureSet(runs, certified, totals, settings, args.figure_outdir or args.outdir)
     written = []
     if "table" in wanted:
