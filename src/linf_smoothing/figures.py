@@ -178,14 +178,13 @@ def _look_handles(shown: dict[str, Shown], looks: dict[str, Look]) -> list:
     return handles
 
 
-def _style():
+def _style() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import seaborn as sns
 
     sns.set_theme(context="paper", style="whitegrid", font_scale=1.2)
-    return sns
 
 
 def _save(fig, paths) -> None:
