@@ -107,6 +107,19 @@ def assert_runs_told_apart(fig, runs, run_of):
     assert len({next(iter(pairs)) for pairs in looks.values()}) == len(runs)
 
 
+def recorded_curve_figures(monkeypatch) -> dict:
+    """File stem -> figure, of every figure ``figures.curve_figure`` draws from now on."""
+    made = {}
+    real = figures.curve_figure
+
+    def record(*args, **kwargs):
+        made[Path(args[5][0]).stem] = fig = real(*args, **kwargs)
+        return fig
+
+    monkeypatch.setattr(figures, "curve_figure", record)
+    return made
+
+
 @pytest.fixture(scope="module")
 def original_figure(tmp_path_factory):
     """The vary-dim figure of the original's four files, as analyze.py draws it (every 20th image)."""
@@ -197,14 +210,7 @@ def test_the_methods_profiles_figures_tell_every_run_apart_and_cover_nothing(met
     one colour and marker per run in the whole figure, no legend or title over a panel or
     another title."""
     runs, certified, settings = methods_layout
-    made = {}
-    real = figures.curve_figure
-
-    def record(*args, **kwargs):
-        made[Path(args[5][0]).stem] = fig = real(*args, **kwargs)
-        return fig
-
-    monkeypatch.setattr(figures, "curve_figure", record)
+    made = recorded_curve_figures(monkeypatch)
     monkeypatch.setattr(figures, "_save", lambda fig, paths: None)
     figure_set = FigureSet(runs, certified, {label: len(run.frame) for label, run in runs.items()}, settings,
                            tmp_path)
@@ -292,14 +298,7 @@ def test_plot_training_reads_the_method_from_the_checkpoint(tmp_path, monkeypatc
 
 def analyze_figures(monkeypatch, argv) -> dict:
     """Run scripts/analyze.py in this process; the figures it draws, by file stem."""
-    made = {}
-    real = figures.curve_figure
-
-    def record(*args, **kwargs):
-        made[Path(args[5][0]).stem] = fig = real(*args, **kwargs)
-        return fig
-
-    monkeypatch.setattr(figures, "curve_figure", record)
+    made = recorded_curve_figures(monkeypatch)
     monkeypatch.setattr(sys, "argv", ["analyze.py", *argv])
     runpy.run_path(str(ROOT / "scripts" / "analyze.py"), run_name="__main__")
     return made
