@@ -1,4 +1,5 @@
-"""From certification files to the paper's table and its vary-dim figure.
+"""From certification files to the paper's table and the other tables (``figures`` draws the
+figures from what this module computes).
 
 Certified accuracy at l-inf radius r is the share of images whose smoothed prediction is
 correct with a certified radius of at least r; at r = 0 (or any r, for abstentions, whose
@@ -237,8 +238,8 @@ def nice_ceiling(value: float) -> float:
 
 
 def nice_grid(top: float) -> list[float]:
-    """0 and the multiples up to ``top`` (> 0) of the largest step 1, 2 or 5 x 10^k that gives at least
-    four of them."""
+    """0 and the multiples up to ``top`` (> 0) of the largest step 1, 2 or 5 x 10^k that fits into
+    ``top`` at least four times."""
     power = 10.0 ** math.floor(math.log10(top / 4))
     step = max(m * power for m in (1, 2, 5) if m * power <= top / 4 * (1 + 1e-12))
     return [round(k * step, 12) for k in range(int(top / step * (1 + 1e-12)) + 1)]
