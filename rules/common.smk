@@ -421,8 +421,12 @@ def certify_options(wildcards):
     return to_arguments(certify_settings(config, wildcards.exp))
 
 
-# The analysis scripts' settings options (settings.AnalysisSettings).
-ANALYSIS_OPTIONS = to_arguments(analysis_settings(config))
+# The report's categories, which it lists in alphabetical order: the paper's figure first,
+# then the tables (the paper's, benchmark, first by name), the other figures, the provenance.
+PAPERS_FIGURE = "1. The paper's figure"
+TABLES = "2. Tables"
+FIGURES = "3. Figures"
+PROVENANCE = "4. Provenance"
 
 
 def predict_options(wildcards):

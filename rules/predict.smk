@@ -33,12 +33,13 @@ rule prediction_table:
     input:
         checked_predictions,
     output:
-        report(
-            f"{RESULTS}/tables/predict.csv",
-            caption="../report/predict.rst",
-            category="Tables",
-        ),
+        f"{RESULTS}/tables/predict.csv",
         f"{RESULTS}/tables/predict.md",
+        report(
+            f"{RESULTS}/tables/predict.html",
+            caption="../report/predict.rst",
+            category=TABLES,
+        ),
     log:
         log_path("prediction_table", "predict"),
     benchmark:

@@ -3,9 +3,9 @@
 
     python scripts/prediction_table.py size8=results/demo/predict/size8.tsv ... --outdir results/demo/tables
 
-writes predict.csv and predict.md (images, accuracy, abstentions per run). Each file is checked
-against its description first (its images, its digest, its labels, each prediction recomputed
-from its votes)."""
+writes predict.csv (fractions), predict.md and predict.html (percent): images, accuracy, abstentions
+per run. Each file is checked against its description first (its images, its digest, its labels,
+each prediction recomputed from its votes)."""
 from pathlib import Path
 
 from linf_smoothing import cli

@@ -14,14 +14,12 @@ from linf_smoothing.analysis import (
     Declared,
     benchmark_table,
     certified_accuracy,
-    curve_figure,
     every_nth,
     load_run,
     summarize,
-    training_figure,
-    vary_dim_figure,
     with_scaled_radii,
 )
+from linf_smoothing.figures import curve_figure, training_figure, vary_dim_figure
 from linf_smoothing.results import read_certification
 
 ORIGINAL = ROOT / "reference" / "original"
@@ -86,10 +84,10 @@ def test_vary_dim_figure_draws_one_curve_per_run_and_the_marks(tmp_path):
     assert [line.get_label() for line in curves] == [f"{label}, {AS_IN_FILE}" for label, _ in runs]
     marks = sorted(float(line.get_xdata()[0]) for line in ax.lines if line not in curves)
     assert marks == pytest.approx([2 / 255, 0.008252])
-    assert ax.get_xlim() == (0.0, 0.01) and ax.get_ylim() == (0.0, 1.0)
-    assert ax.get_title() == "CIFAR-10, ResNet110"
+    assert ax.get_xlim() == (0.0, 0.01) and ax.get_ylim() == (0.0, 100.0)
+    assert fig.subfigs[0]._suptitle.get_text() == "CIFAR-10, ResNet110"
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[1].read_bytes()[:4] == b"%PDF"
-    np.testing.assert_allclose(curves[0].get_ydata(), certified_accuracy(runs["size32", AS_IN_FILE], radii))
+    np.testing.assert_allclose(curves[0].get_ydata(), 100 * certified_accuracy(runs["size32", AS_IN_FILE], radii))
 
 
 def test_analyze_script_on_the_originals_files(tmp_path):
@@ -145,7 +143,7 @@ def test_curve_and_training_figures_have_their_curves(tmp_path):
     fig = training_figure({"a": history, "b": history}, "training", [tmp_path / "t.png", tmp_path / "t.pdf"])
     loss_ax, acc_ax = fig.axes
     assert len(loss_ax.lines) == 2 and len(acc_ax.lines) == 6
-    assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylim() == (0.0, 1.0)
+    assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylim() == (0.0, 100.0)
     assert (tmp_path / "t.png").stat().st_size > 0 and (tmp_path / "t.pdf").stat().st_size > 0
 
 

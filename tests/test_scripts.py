@@ -168,7 +168,7 @@ def test_provenance_runs_without_package_metadata(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(metadata, "version", version)
     out = tmp_path / "provenance.json"
     monkeypatch.setattr(sys, "argv", ["provenance.py", "--config", "{}", "--benchmarks", str(tmp_path),
-                                      "--repository", str(ROOT), "--out", str(out)])
+                                      "--out", str(out)])
     runpy.run_path(str(ROOT / "scripts" / "provenance.py"), run_name="__main__")
     import json
 

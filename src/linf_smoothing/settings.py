@@ -127,22 +127,37 @@ class PredictSettings(SamplingSettings):
 
 @dataclass(frozen=True)
 class AnalysisSettings:
-    """How the tables and figures are drawn from certification files. The defaults are the
-    paper's, for ``scripts/analyze.py`` run by hand; the workflow passes the configuration's."""
+    """How the tables and figures are drawn from certification files. The workflow passes
+    every value from its configuration; run by hand, ``scripts/analyze.py`` chooses what is
+    left out (None or empty) from the files (``analysis.settings_from_data``) and says what it chose."""
 
     certificates: tuple[str, ...] = _help(
         "certificate variants of the tables and figures, the first drawn solid (files with vote counts)",
         default=("blum", "sound_top2"))
-    linf_threshold: float = _help("l-inf radius of the benchmark table (2/255)", default=2 / 255)
-    radius_max: float = _help("x range of the vary-dim figure", default=0.01)
+    linf_threshold: float | None = _help("l-inf radius of the tables (default: 2/255, the paper's)", default=None)
+    radius_max: float | None = _help("x range of the l-inf figures (default: from the data, a little past the "
+                                     "largest certifiable radius)", default=None)
     radius_points: int = _help("points of each curve", default=201)
-    figure_skip: int = _help("figures use the images with idx %% figure_skip == 0", default=20)
+    figure_skip: int = _help("figures use the images with idx %% figure_skip == 0 (default: all images)", default=1)
     figure_title: str | None = _help("title of the figures (default: the dataset and architecture the files record)",
                                      default=None)
-    grid_radii: tuple[float, ...] = _help("l-inf radii of the certified-accuracy grid table",
-                                          default=(0.0, 0.002, 0.004, 0.006, 2 / 255, 0.008))
+    grid_radii: tuple[float, ...] = _help("l-inf radii of the certified-accuracy grid table (default: from the data, "
+                                          "evenly spaced up to the largest certifiable radius, and the threshold)",
+                                          default=())
     grid_radii_l2: tuple[float, ...] = _help("l2 radii of the grid table, beside the l-inf ones", default=())
 
+
+# The settings (of AnalysisSettings) each output of ``scripts/analyze.py`` (``--only``) reads:
+# each workflow rule is passed only its output's, so that a figure's title or x range reruns no table.
+OUTPUT_SETTINGS = {
+    "table": ("certificates", "linf_threshold"),
+    "grid": ("certificates", "linf_threshold", "grid_radii", "grid_radii_l2"),
+    "methods_table": ("certificates", "linf_threshold"),
+    "vary_dim": ("certificates", "linf_threshold", "radius_max", "radius_points", "figure_skip", "figure_title"),
+    "radius_figures": ("certificates", "linf_threshold", "radius_points", "figure_skip", "figure_title"),
+    "methods_figures": ("certificates", "linf_threshold", "radius_max", "radius_points", "figure_skip",
+                        "figure_title"),
+}
 
 def _fields(cls) -> list[tuple[dataclasses.Field, Any]]:
     hints = typing.get_type_hints(cls)
@@ -187,18 +202,22 @@ def add_arguments(parser: argparse.ArgumentParser, cls, taken_from: Mapping[str,
 
 
 def from_arguments(cls, args: argparse.Namespace):
-    """The settings that ``add_arguments``' options were given (lists checked as a whole)."""
+    """The settings that ``add_arguments``' options were given (lists checked as a whole; an
+    option not given keeps its default, which may be empty: chosen later, from the data)."""
     values = {f.name: getattr(args, f.name) for f, _ in _fields(cls)}
-    check_lists(cls, values)
+    check_lists(cls, {f.name: values[f.name] for f, _ in _fields(cls) if values[f.name] is not f.default})
     return from_config(cls, values)
 
 
-def to_arguments(settings) -> str:
-    """The options that ``add_arguments`` reads back into ``settings``, shell-quoted; a value
-    equal to its field's default is left out (the script takes the default anyway), so adding
-    a field whose default keeps the old behaviour changes no rule's options and reruns nothing."""
+def to_arguments(settings, only=None) -> str:
+    """The options that ``add_arguments`` reads back into ``settings`` (those of the fields named
+    in ``only``, where given), shell-quoted; a value equal to its field's default is left out
+    (the script takes the default anyway), so adding a field whose default keeps the old
+    behaviour changes no rule's options and reruns nothing."""
     words = []
     for f, hint in _fields(type(settings)):
+        if only is not None and f.name not in only:
+            continue
         value = getattr(settings, f.name)
         option = "--" + f.name.replace("_", "-")
         if f.default is not dataclasses.MISSING and value == f.default:
