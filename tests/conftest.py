@@ -1,18 +1,71 @@
 """Shared fixtures: the repository's paths and configurations, small CIFAR-10 batches in
-the real on-disk format, and tiny models."""
+the real on-disk format, and tiny models; and the test tiers' markers (integration implies
+slow) with a report of unmarked tests over the fast tier's limit."""
 from __future__ import annotations
 
+import os
 import pickle
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import yaml
+
+# torch's OpenMP threads wait for work by spinning. Where the tests' processes share two cores
+# (snakemake's jobs, torchrun's ranks, other work), the spinning takes the CPU the others need;
+# waiting passively changes no result and trained the tiny workflow's model with 5x less CPU
+# on a busy machine. Set before torch loads its OpenMP; subprocesses inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+import yaml  # noqa: E402
 
 from linf_smoothing.config import merged  # noqa: F401  (the tests' overlay semantics are the workflow's)
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# A test that takes longer than this on a quiet 2-core machine is marked slow, which keeps
+# it out of the fast tier (pytest -m "not slow").
+SLOW_SECONDS = 2.0
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.slow)
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of the subprocesses it has waited for (snakemake's jobs
+    included)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+OVER_LIMIT = pytest.StashKey[list]()  # (test id, seconds) of unmarked tests over the limit
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    wall, cpu = time.monotonic(), _cpu_seconds()
+    try:
+        return (yield)
+    finally:
+        # The lesser of wall-clock and CPU time: the wall clock grows when other work shares
+        # the cores, the CPU time when torch runs on several threads; neither inflates both.
+        seconds = min(time.monotonic() - wall, _cpu_seconds() - cpu)
+        if seconds > SLOW_SECONDS and not item.get_closest_marker("slow"):
+            item.config.stash.setdefault(OVER_LIMIT, []).append((item.nodeid, seconds))
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Warns (does not fail: the time depends on the machine) of tests the fast tier should not hold."""
+    over = config.stash.get(OVER_LIMIT, [])
+    if over:
+        terminalreporter.write_sep("=", f"not marked slow but over {SLOW_SECONDS:g} s", yellow=True)
+        for nodeid, seconds in over:
+            terminalreporter.write_line(f"{seconds:6.1f} s  {nodeid}")
+        terminalreporter.write_line("Mark them @pytest.mark.slow, or make them smaller (docs/development-tests.md).")
 
 
 def load_yaml(path: Path) -> dict:
@@ -84,6 +137,15 @@ def finished(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
     snakemake(workdir, "all")
     return workdir
+
+
+@pytest.fixture(scope="session")
+def paper_dry_run(tmp_path_factory):
+    """The paper's run planned once, for the tests that read it: ``snakemake -n -p all`` on
+    config.yaml alone, in an empty folder."""
+    from workflow_runner import dry_run
+
+    return dry_run(tmp_path_factory.mktemp("paper"))
 
 
 @pytest.fixture

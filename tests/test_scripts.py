@@ -50,6 +50,7 @@ def trained_model(tmp_path, test_images=12):
                      "image_size": 6, "training": as_dict(trained)})
 
 
+@pytest.mark.slow
 def test_certification_is_repeatable_and_subsets_agree(tmp_path):
     trained_model(tmp_path)
     first = run_certify(tmp_path, tmp_path / "a.tsv").drop(columns="time")
@@ -63,6 +64,7 @@ def test_certification_is_repeatable_and_subsets_agree(tmp_path):
     assert not other_seed["count_a"].equals(first["count_a"])
 
 
+@pytest.mark.slow
 def test_a_certification_records_how_its_model_was_trained(tmp_path):
     """The methods table groups runs by what their descriptions record of the checkpoint."""
     trained_model(tmp_path)
@@ -72,6 +74,7 @@ def test_a_certification_records_how_its_model_was_trained(tmp_path):
     assert description["training_method"] == settings(epochs=2).method
 
 
+@pytest.mark.slow
 def test_a_user_error_is_one_line(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "certify.py"), "--model", str(tmp_path / "no.pt"),
                              "--test-data", "x.npz", "--sigma", "1.0", "--n0", "1", "--n", "2", "--alpha", "0.1",
@@ -82,6 +85,7 @@ def test_a_user_error_is_one_line(tmp_path):
     assert not (tmp_path / "o.tsv").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", ["certify.py", "predict.py"])
 def test_a_checkpoint_is_used_only_on_the_images_it_was_made_for(tmp_path, script):
     """The checkpoint records its image size, channels and classes; other test data is refused."""
@@ -104,6 +108,7 @@ def test_a_checkpoint_is_used_only_on_the_images_it_was_made_for(tmp_path, scrip
         assert not (tmp_path / "o.tsv").exists()
 
 
+@pytest.mark.slow
 def test_training_script_is_repeatable(tmp_path):
     images, labels = tiny_data(40)
     save_split(tmp_path / "train.npz", images, labels, "digits")
@@ -147,6 +152,7 @@ def test_provenance_runs_without_package_metadata(tmp_path, monkeypatch, capsys)
     assert packages["torch"] == "2.13.0"
 
 
+@pytest.mark.slow
 def test_a_killed_certification_resumes_after_its_last_complete_row(tmp_path):
     import os
     import signal
