@@ -23,11 +23,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def finished(finished, tmp_path):
+def finished(finished, tmp_path_factory):
     """A copy of the session's finished workdir (conftest.py) for each test here: a test deletes,
     cuts or edits files in its copy and reruns it, and none sees another's leftovers."""
-    copy = tmp_path / "workflow"
-    shutil.copytree(finished, copy, symlinks=True)  # with the files' times: Snakemake finds it finished
+    # Beside the original: the jobs' commands hold the relative path from the workdir to the
+    # checkout, and Snakemake reruns every job whose command changed. The files keep their times.
+    copy = tmp_path_factory.mktemp("workflow")
+    shutil.copytree(finished, copy, symlinks=True, dirs_exist_ok=True)
     return copy
 
 
