@@ -3,10 +3,16 @@ the real on-disk format, and tiny models; and the test tiers' markers (integrati
 slow) with a report of unmarked tests over the fast tier's limit."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import pickle
+import runpy
+import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -100,6 +106,20 @@ def write_cifar10_batches(folder: Path, per_batch: int = 6, seed: int = 0) -> tu
             train_images.append(data.reshape(-1, 3, 32, 32))
             train_labels.extend(labels)
     return np.concatenate(train_images), np.asarray(train_labels)
+
+
+def run_script(script: Path, *args: str) -> SimpleNamespace:
+    """``script`` run with ``args`` in this process, as from the command line (a new interpreter
+    would add seconds of imports): its exit status (``returncode``), ``stdout`` and ``stderr``."""
+    stdout, stderr, status = io.StringIO(), io.StringIO(), 0
+    with mock.patch.object(sys, "argv", [str(script), *args]), \
+            mock.patch.object(sys, "path", [str(script.parent), *sys.path]), \
+            contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+        except SystemExit as exit:
+            status = exit.code
+    return SimpleNamespace(returncode=status, stdout=stdout.getvalue(), stderr=stderr.getvalue())
 
 
 class ConstantClassifier(torch.nn.Module):

@@ -1,18 +1,11 @@
 """Importing released checkpoints: a network with the original's and Cohen et al.'s exact key
 layouts (bearpaw's CIFAR ResNet, re-implemented here from its published structure, with
 random weights) gives identical logits after import."""
-import contextlib
-import io
-import runpy
-import sys
-from types import SimpleNamespace
-from unittest import mock
-
 import pytest
 import torch
 from torch import nn
 
-from conftest import ROOT
+from conftest import ROOT, run_script
 from linf_smoothing.results import load_model
 
 
@@ -87,20 +80,10 @@ def randomized(model):
     return model.eval()
 
 
-def import_checkpoint(tmp_path, form, released) -> SimpleNamespace:
-    """scripts/import_checkpoint.py run on ``released`` in this process (a subprocess would
-    only add seconds of imports): its exit status and its stderr."""
+def import_checkpoint(tmp_path, form, released):
     torch.save(released, tmp_path / "released.pt")
-    argv = ["import_checkpoint.py", "--format", form, "--checkpoint", str(tmp_path / "released.pt"),
-            "--out", str(tmp_path / "ours.pt")]
-    stderr, status = io.StringIO(), 0
-    with mock.patch.object(sys, "argv", argv), contextlib.redirect_stderr(stderr), \
-            contextlib.redirect_stdout(io.StringIO()):
-        try:
-            runpy.run_path(str(ROOT / "scripts" / "import_checkpoint.py"), run_name="__main__")
-        except SystemExit as exit:
-            status = exit.code
-    return SimpleNamespace(returncode=status, stderr=stderr.getvalue())
+    return run_script(ROOT / "scripts" / "import_checkpoint.py", "--format", form,
+                      "--checkpoint", str(tmp_path / "released.pt"), "--out", str(tmp_path / "ours.pt"))
 
 
 @pytest.mark.parametrize("depth", [20, 110])

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, run_script
 from linf_smoothing.data import save_split
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.results import read_description, save_checkpoint
@@ -74,18 +74,16 @@ def test_a_certification_records_how_its_model_was_trained(tmp_path):
     assert description["training_method"] == settings(epochs=2).method
 
 
-@pytest.mark.slow
 def test_a_user_error_is_one_line(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "certify.py"), "--model", str(tmp_path / "no.pt"),
-                             "--test-data", "x.npz", "--sigma", "1.0", "--n0", "1", "--n", "2", "--alpha", "0.1",
-                             "--batch-size", "2", "--out", str(tmp_path / "o.tsv")], capture_output=True, text=True)
+    result = run_script(ROOT / "scripts" / "certify.py", "--model", str(tmp_path / "no.pt"), "--test-data", "x.npz",
+                        "--sigma", "1.0", "--n0", "1", "--n", "2", "--alpha", "0.1", "--batch-size", "2",
+                        "--out", str(tmp_path / "o.tsv"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "no.pt is missing: run the train rule" in result.stderr
     assert not (tmp_path / "o.tsv").exists()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("script", ["certify.py", "predict.py"])
 def test_a_checkpoint_is_used_only_on_the_images_it_was_made_for(tmp_path, script):
     """The checkpoint records its image size, channels and classes; other test data is refused."""
@@ -98,10 +96,10 @@ def test_a_checkpoint_is_used_only_on_the_images_it_was_made_for(tmp_path, scrip
     for name, (x, y, message) in cases.items():
         save_split(tmp_path / name, x, y, "digits")
         samples = ["--n0", "4"] if script == "certify.py" else []
-        result = subprocess.run([sys.executable, str(ROOT / "scripts" / script), "--model", str(tmp_path / "m.pt"),
-                                 "--test-data", str(tmp_path / name), "--sigma", "1.0", *samples,
-                                 "--n", "0" if name == "bad-n.npz" else "8", "--alpha", "0.1", "--batch-size", "4",
-                                 "--device", "cpu", "--out", str(tmp_path / "o.tsv")], capture_output=True, text=True)
+        result = run_script(ROOT / "scripts" / script, "--model", str(tmp_path / "m.pt"),
+                            "--test-data", str(tmp_path / name), "--sigma", "1.0", *samples,
+                            "--n", "0" if name == "bad-n.npz" else "8", "--alpha", "0.1", "--batch-size", "4",
+                            "--device", "cpu", "--out", str(tmp_path / "o.tsv"))
         assert result.returncode == 1, result.stderr
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("error: ") and message in last, last
