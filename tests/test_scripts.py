@@ -21,12 +21,9 @@ SCRIPTS = sorted((ROOT / "scripts").glob("*.py")) + sorted(
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_help(script, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", [str(script), "--help"])
-    monkeypatch.syspath_prepend(str(script.parent))
-    with pytest.raises(SystemExit) as exit:
-        runpy.run_path(str(script), run_name="__main__")
-    assert exit.value.code == 0 and "usage:" in capsys.readouterr().out
+def test_help(script):
+    result = run_script(script, "--help")
+    assert result.returncode == 0 and "usage:" in result.stdout
 
 
 def run_certify(tmp_path, out, *extra):
