@@ -19,8 +19,8 @@ import pytest
 
 # torch's OpenMP threads wait for work by spinning. Where the tests' processes share two cores
 # (snakemake's jobs, torchrun's ranks, other work), the spinning takes the CPU the others need;
-# waiting passively changes no result and trained the tiny workflow's model with 5x less CPU
-# on a busy machine. Set before torch loads its OpenMP; subprocesses inherit it.
+# waiting passively changes no result and trained the tiny workflow's model with a fifth of the
+# CPU on a busy machine. Set before torch loads its OpenMP; subprocesses inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
@@ -36,6 +36,7 @@ SLOW_SECONDS = 2.0
 
 
 def pytest_collection_modifyitems(items):
+    """Integration tests are slow tests: -m "not slow" leaves them out too."""
     for item in items:
         if item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.slow)
@@ -118,7 +119,7 @@ def run_script(script: Path, *args: str) -> SimpleNamespace:
         try:
             runpy.run_path(str(script), run_name="__main__")
         except SystemExit as exit:
-            status = exit.code
+            status = 0 if exit.code is None else exit.code
     return SimpleNamespace(returncode=status, stdout=stdout.getvalue(), stderr=stderr.getvalue())
 
 
