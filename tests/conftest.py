@@ -8,6 +8,7 @@ import io
 import os
 import pickle
 import runpy
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -109,9 +110,12 @@ def write_cifar10_batches(folder: Path, per_batch: int = 6, seed: int = 0) -> tu
     return np.concatenate(train_images), np.asarray(train_labels)
 
 
-def run_script(script: Path, *args: str) -> SimpleNamespace:
-    """``script`` run with ``args`` in this process, as from the command line (a new interpreter
-    would add seconds of imports): its exit status (``returncode``), ``stdout`` and ``stderr``."""
+def run_script(script: Path, *args: str, new_process: bool = False):
+    """``script`` run with ``args`` as from the command line: its exit status (``returncode``),
+    ``stdout`` and ``stderr``. In this process unless ``new_process``: a new interpreter adds
+    seconds of imports, and is needed only where the process is what is tested."""
+    if new_process:
+        return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
     stdout, stderr, status = io.StringIO(), io.StringIO(), 0
     with mock.patch.object(sys, "argv", [str(script), *args]), \
             mock.patch.object(sys, "path", [str(script.parent), *sys.path]), \
