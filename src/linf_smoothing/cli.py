@@ -82,8 +82,13 @@ def smoothed_classifier(args, settings):
                                                trained_sigma)
     images, labels = read_split(args.test_data)
     check_model_fits(meta, images, labels, args.model, args.test_data)
+    noise = settings.smoothing_noise(int(images[0].size))
+    trained_noise = meta.get("training", {}).get("noise", "gaussian")  # a checkpoint's Gaussian names none
+    if "training" in meta and trained_noise != noise.name:
+        logging.getLogger("smoothing").warning("sampling %s noise with a model trained with %s noise", noise.name,
+                                               trained_noise)
     smooth = Smooth(inference_model(model, device, settings.compile), meta["num_classes"], settings.sigma,
-                    settings.batch_size, settings.mixed_precision)
+                    settings.batch_size, settings.mixed_precision, noise.name, noise.parameters)
     description = {
         **as_dict(settings), "dataset": read_dataset_name(args.test_data), "image_size": int(images.shape[-1]),
         "dimension": int(images[0].size), "num_classes": int(meta["num_classes"]), "test_images": len(images),
