@@ -1,0 +1,300 @@
+"""The smoothing noise in the workflow (issue 22): an experiment's ``noise:`` reaches training,
+certification, PREDICT, the checker and the analysis; a Gaussian experiment keeps every options
+string and identity it had; a configuration the library would refuse is refused at planning."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conftest import ROOT, load_yaml, merged
+from linf_smoothing import training
+from linf_smoothing.analysis import load_run
+from linf_smoothing.certificates import certify_counts
+from linf_smoothing.config import ConfigError, certify_settings, train_settings, validate_config
+from linf_smoothing.data import random_crop_flip, to_float
+from linf_smoothing.errors import ResultError
+from linf_smoothing.methods import METHODS
+from linf_smoothing.models import cifar_resnet
+from linf_smoothing.noises import NOISES, Gaussian, Laplace, Uniform, make_noise, noise_from_description
+from linf_smoothing.results import CertificationWriter, load_certification, read_description, write_description
+from linf_smoothing.settings import as_dict, to_arguments
+from linf_smoothing.shards import selected_images
+from linf_smoothing.smoothing import Counts
+from test_training import settings, tiny_data
+
+
+@pytest.fixture
+def noises_config(demo_config) -> dict:
+    return merged(demo_config, load_yaml(ROOT / "profiles" / "noises" / "noises.yaml"))
+
+
+# ---- configuration ---------------------------------------------------------------------------
+
+def test_the_noises_profile_trains_every_noise_at_the_demos_sizes(noises_config, demo_config):
+    validate_config(noises_config)
+    experiments = noises_config["experiments"]
+    assert {(e.get("noise", "gaussian"), e["image_size"]) for e in experiments} == {
+        (noise, size) for noise in NOISES for size in (8, 12, 16)}
+    assert len(experiments) == 3 * len(NOISES)
+    demo_sigma = {e["image_size"]: e["sigma"] for e in demo_config["experiments"]}
+    for exp in experiments:
+        assert exp["method"] == "gaussian" and exp["sigma"] == demo_sigma[exp["image_size"]]
+        certify = certify_settings(noises_config, exp["name"])
+        assert certify.smoothing_noise(64) == train_settings(noises_config, exp["name"]).smoothing_noise(64)
+        assert (certify.n0, certify.n, certify.alpha, certify.variant) == (100, 1000, 0.001, "cohen")
+
+
+def test_a_gaussian_experiment_keeps_its_options_and_identity(demo_config, noises_config):
+    """The noise's fields are left out of every options string and identity at the Gaussian
+    default, so no finished run reruns; naming the Gaussian changes nothing; another noise adds
+    exactly its name and parameters."""
+    named = copy.deepcopy(demo_config)
+    for exp in named["experiments"]:
+        exp["noise"] = "gaussian"
+    for name in ("size8", "size12", "size16"):
+        for stage in (train_settings, certify_settings):
+            plain, explicit = stage(demo_config, name), stage(named, name)
+            assert "noise" not in to_arguments(plain) and "noise" not in as_dict(plain)
+            assert to_arguments(explicit) == to_arguments(plain) and as_dict(explicit) == as_dict(plain)
+    gengauss, gaussian = train_settings(noises_config, "gengauss3_16"), train_settings(noises_config, "gaussian16")
+    assert to_arguments(gengauss) == to_arguments(gaussian).replace(
+        "--sigma 0.5", "--sigma 0.5 --noise generalized_gaussian --noise-p 3.0")
+    assert as_dict(certify_settings(noises_config, "gengauss3_16")).items() >= {
+        "noise": "generalized_gaussian", "noise_p": 3.0}.items()
+
+
+def _experiment(**keys):
+    return lambda config: config["experiments"][0].update(keys)
+
+
+def _macer_with(noise):
+    def change(config):
+        exp = config["experiments"][0]
+        for key in ("epsilon", "beta", "attack_steps"):
+            del exp[key]
+        exp.update(method="macer", noise=noise, noise_copies=2, macer_lambda=1.0)
+    return change
+
+
+BAD_NOISES = [
+    ("unknown noise", _experiment(noise="cauchy"), "experiments[0].noise: 'cauchy' is not one of ['gaussian',"),
+    ("a parameter of another noise", _experiment(noise="laplace", noise_p=2.0),
+     "experiments[0].noise_p: noise_p is a parameter of noise generalized_gaussian; experiment size8 uses noise "
+     "laplace"),
+    ("a missing parameter", _experiment(noise="generalized_gaussian"),
+     "experiments[0]: experiment size8 uses noise generalized_gaussian, which needs noise_p"),
+    ("a parameter out of its range", _experiment(noise="generalized_gaussian", noise_p=0.5),
+     "experiments[0].noise_p: p = 0.5: the generalized Gaussian's shape p must be a finite number of at least 1"),
+    ("a top-2 certificate of another noise", _experiment(noise="laplace"),
+     "certify.variant: experiment size8 uses noise laplace, which the blum certificate does not certify (its "
+     "certificates: cohen): set certify.variant: cohen"),
+    ("no certificate shown of another noise",
+     lambda c: (c["experiments"][0].update(noise="uniform"), c["certify"].update(variant="cohen")),
+     "analysis.certificates: none of blum, sound_top2 certifies experiment size8's uniform noise: add cohen"),
+    ("MACER with another noise", _macer_with("laplace"),
+     "experiments[0].noise: method macer trains with Gaussian noise only (its robustness term"),
+]
+
+
+@pytest.mark.parametrize("what, change, message", BAD_NOISES, ids=[b[0] for b in BAD_NOISES])
+def test_a_noise_the_library_would_refuse_is_refused_at_planning(demo_config, what, change, message):
+    change(demo_config)
+    with pytest.raises(ConfigError) as error:
+        validate_config(demo_config)
+    assert "\n" not in str(error.value)
+    assert str(error.value).startswith(f"config key {message}")
+
+
+def test_macer_takes_the_gaussian_and_refuses_another_noise_by_hand():
+    """The planning check's rule, where train.py is run by hand: TrainSettings refuses it."""
+    assert settings(method="macer").smoothing_noise(36) == Gaussian(0.25, 36)
+    with pytest.raises(ValueError, match="method macer trains with Gaussian noise only"):
+        settings(method="macer", noise="uniform")
+
+
+def test_the_workflow_names_the_file_that_set_the_key(tmp_path):
+    """A refusal's key leads to the file that set it, which the workflow names (as for every
+    configuration error): the overlay that set the noise, or the one that set the certificates."""
+    from linf_smoothing.config import config_source
+
+    demo = ROOT / "profiles" / "demo" / "demo.yaml"
+    overlay = tmp_path / "overlay.yaml"
+    experiments = load_yaml(demo)["experiments"]
+    experiments[0]["noise"] = "laplace"
+    overlay.write_text(yaml.safe_dump({"experiments": experiments, "certify": {"variant": "cohen"}}))
+    files = [ROOT / "config.yaml", demo, overlay]
+    config = merged(merged(load_yaml(files[0]), load_yaml(demo)), load_yaml(overlay))
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert config_source(files, error.value.key) == str(demo)  # analysis.certificates: [blum, sound_top2]
+    _macer_with("laplace")(config)
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert error.value.key == ("experiments", 0, "noise") and config_source(files, error.value.key) == str(overlay)
+
+
+# ---- training ----------------------------------------------------------------------------------
+
+def test_a_training_step_draws_the_experiments_noise(monkeypatch):
+    """The loop's eta is a draw of the experiment's noise from the training generator, right
+    after the crop and flip (the Gaussian's draw order, so its models stay bit for bit)."""
+    images, labels = tiny_data(8)
+    trained = settings(method="gaussian", beta=0.0, attack_steps=0, noise="uniform")
+    seen = {}
+
+    def loss(model, x, y, eta, drawn, settings, generator, attack_model, epoch=0):
+        seen["eta"] = eta
+        return model(x + eta).sum() * 0
+
+    monkeypatch.setattr(METHODS["gaussian"], "loss", loss)
+    model = cifar_resnet(8, (4, 8, 8), in_channels=1, num_classes=2)
+    training.train_step(model, torch.optim.SGD(model.parameters(), lr=0.1), torch.from_numpy(images),
+                        torch.from_numpy(labels), trained, torch.Generator().manual_seed(3))
+    generator = torch.Generator().manual_seed(3)
+    x = random_crop_flip(to_float(torch.from_numpy(images)), trained.crop_padding, generator)
+    assert torch.equal(seen["eta"], Uniform(0.25, 36).sample(x.shape, generator=generator))
+
+
+@pytest.mark.parametrize("method, keys", [("consistency", {"consistency_lambda": 1.0}), ("smoothadv", {})])
+def test_the_extra_noise_copies_are_the_experiments_noise(method, keys):
+    x = torch.rand(5, 1, 6, 6)
+    chosen = settings(method=method, noise="laplace", noise_copies=3, **keys)
+    drawn = METHODS[method].draw(x, chosen, torch.Generator().manual_seed(1))
+    expected = Laplace(0.25, 36).sample((5, 2, 1, 6, 6), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(drawn, expected)
+
+
+def test_the_epochs_noisy_accuracies_draw_the_experiments_noise(monkeypatch):
+    drawn_from = []
+    real = training.accuracy
+
+    def accuracy(model, images, labels, noise, *args, **kwargs):
+        drawn_from.append(noise)
+        return real(model, images, labels, noise, *args, **kwargs)
+
+    monkeypatch.setattr(training, "accuracy", accuracy)
+    images, labels = tiny_data(16)
+    model = cifar_resnet(8, (4, 8, 8), in_channels=1, num_classes=2)
+    training.train(model, images, labels, images, labels,
+                   settings(method="gaussian", beta=0.0, attack_steps=0, epochs=1, noise="expinf"), torch.device("cpu"))
+    assert drawn_from == [make_noise("expinf", 0.25, 36), make_noise("expinf", 0.25, 36), None]  # train, test, clean
+
+
+# ---- certification files -----------------------------------------------------------------------
+
+def description(noise: dict | None = None, variant="cohen") -> dict:
+    """What certify.py writes beside a certification (the fields the checks read)."""
+    return {"sigma": 0.5, "dimension": 64, "n0": 20, "n": 200, "alpha": 0.01, "variant": variant, "seed": 0,
+            "skip": 1, "max_images": None, "test_images": 12, "num_classes": 4, "dataset": "digits",
+            "image_size": 8, **(noise or {})}
+
+
+def certify_rows(path, described: dict, seed=0):
+    """A certification file as certify.py writes it: random counts, each row's certificate
+    computed from them under the described noise."""
+    rng = np.random.default_rng(seed)
+    noise = noise_from_description(described, described["sigma"], described["dimension"])
+    with CertificationWriter(path, described) as writer:
+        for idx in selected_images(described["test_images"], described["skip"]):
+            p = rng.dirichlet([30.0, 1.0, 1.0, 0.5])
+            counts = Counts(rng.multinomial(described["n0"], p), rng.multinomial(described["n"], p))
+            cert = certify_counts(counts.selection, counts.estimation, described["sigma"], described["alpha"],
+                                  described["variant"], described["dimension"], noise)
+            writer.write(idx, int(rng.integers(0, 2)), cert, 0.1, counts)
+    return path
+
+
+@pytest.mark.parametrize("noise", [{"noise": "laplace"}, {"noise": "generalized_gaussian", "noise_p": 3.0}])
+def test_the_checker_recomputes_every_radius_with_the_described_noise(tmp_path, noise):
+    path = certify_rows(tmp_path / "run.tsv", description(noise))
+    frame, described = load_certification(path)
+    assert (frame["radius"] > 0).any()
+    # the same rows described as another noise (digest rewritten): the radii are not that noise's
+    described["noise"] = "uniform"
+    described.pop("noise_p", None)
+    write_description(path, described)
+    with pytest.raises(ResultError, match=r"row 1 \(image 0\): radius .* is not the .* that the counts give with "
+                                          r"the description's noise uniform, sigma 0.5"):
+        load_certification(path)
+
+
+def test_a_gaussian_description_names_no_noise(tmp_path):
+    path = certify_rows(tmp_path / "run.tsv", description(variant="blum"))
+    assert "noise" not in read_description(path)
+    load_certification(path)
+
+
+def test_the_analysis_gives_every_norms_radius_from_the_counts(tmp_path):
+    """A non-Gaussian file gives its top-1 certificate alone, with the noise's radius in each
+    norm; a Gaussian file every variant, with l1 = l2 = sqrt(d) l-inf; the ceilings are the
+    noise's in each norm."""
+    laplace = load_run(certify_rows(tmp_path / "laplace.tsv", description({"noise": "laplace"})))
+    assert laplace.variants == ("cohen",)
+    frame = laplace.certified("cohen")
+    noise, certified = Laplace(0.5, 64), frame["predict"] != -1
+    assert certified.sum() >= 6
+    for norm, column in (("l1", "radius_l1"), ("l2", "radius_l2"), ("linf", "radius")):
+        expected = np.where(certified, noise.radius(frame["pa_lower"].to_numpy(), norm), 0.0)
+        np.testing.assert_allclose(frame[column], expected, rtol=1e-12)
+        assert laplace.ceiling("cohen", norm) == noise.ceiling(200, 0.01, norm)
+    with pytest.raises(ValueError, match="cannot give the blum certificate: it gives cohen"):
+        laplace.certified("blum")
+
+    gaussian = load_run(certify_rows(tmp_path / "gaussian.tsv", description(variant="blum")))
+    assert gaussian.variants == ("blum", "cohen", "sound_top2")
+    for variant in gaussian.variants:
+        frame = gaussian.certified(variant)
+        np.testing.assert_array_equal(frame["radius_l1"], frame["radius_l2"])
+        np.testing.assert_allclose(frame["radius"], frame["radius_l2"] / 8, rtol=1e-15)
+    pd.testing.assert_frame_equal(gaussian.certified("blum").drop(columns="radius_l1"), gaussian.frame)
+
+
+# ---- the scripts -------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_certify_and_predict_sample_the_experiments_noise(tmp_path):
+    """certify.py and predict.py with --noise: the description names the noise, every radius is
+    the noise's, a top-2 certificate is refused before any sampling."""
+    from test_scripts import trained_model
+
+    trained_model(tmp_path)
+    common = ["--model", str(tmp_path / "m.pt"), "--test-data", str(tmp_path / "test.npz"), "--sigma", "0.25",
+              "--noise", "uniform", "--n", "200", "--alpha", "0.01", "--batch-size", "64", "--device", "cpu",
+              "--max-images", "4"]
+    certify = [sys.executable, str(ROOT / "scripts" / "certify.py"), *common, "--n0", "20"]
+    refused = subprocess.run(certify + ["--variant", "blum", "--out", str(tmp_path / "b.tsv")], capture_output=True,
+                             text=True)
+    assert refused.returncode == 1 and not (tmp_path / "b.tsv").exists()
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: the blum certificate is a top-2 form proven for Gaussian noise only: certify the uniform noise "
+        "with the cohen certificate")
+    result = subprocess.run(certify + ["--variant", "cohen", "--out", str(tmp_path / "u.tsv")], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert "sampling uniform noise with a model trained with gaussian noise" in result.stderr
+    frame, described = load_certification(tmp_path / "u.tsv")
+    assert described["noise"] == "uniform" and "noise_p" not in described
+    np.testing.assert_allclose(frame["radius"], np.where(frame["predict"] != -1, Uniform(0.25, 36).radius(
+        frame["pa_lower"].to_numpy(), "linf"), 0.0), rtol=1e-12)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), *common, "--out", str(tmp_path / "p.tsv")],
+                   check=True, capture_output=True)
+    assert json.loads((tmp_path / "p.tsv.json").read_text())["noise"] == "uniform"
+
+
+def test_settings_name_the_noise_once():
+    """sigma, noise and its parameters are one dataclass's fields, shared by every stage."""
+    from linf_smoothing.settings import CertifySettings, NoiseSettings, PredictSettings, TrainSettings
+
+    shared = {f.name for f in dataclasses.fields(NoiseSettings)}
+    assert shared == {"sigma", "noise", *(key for cls in NOISES.values() for key in cls.parameter_keys())}
+    for cls in (TrainSettings, CertifySettings, PredictSettings):
+        assert issubclass(cls, NoiseSettings)
