@@ -298,3 +298,85 @@ def test_settings_name_the_noise_once():
     assert shared == {"sigma", "noise", *(key for cls in NOISES.values() for key in cls.parameter_keys())}
     for cls in (TrainSettings, CertifySettings, PredictSettings):
         assert issubclass(cls, NoiseSettings)
+
+
+# ---- the noise table and Kumar et al.'s published counts ---------------------------------------
+
+def test_the_noise_table_gives_each_run_its_accuracies_radii_and_limits(tmp_path):
+    from linf_smoothing.analysis import certified_runs
+    from linf_smoothing.noise_comparison import noise_table, write_noise_table
+
+    runs = {name: load_run(certify_rows(tmp_path / f"{name}.tsv", description({"noise": name}), seed=i))
+            for i, name in enumerate(["expinf", "laplace"])}
+    table = noise_table(runs, certified_runs(runs, ["cohen"]), 2 / 255)
+    assert list(table["label"]) == ["laplace", "expinf"]  # the registry's order
+    for row in table.itertuples():
+        frame = runs[row.label].certified("cohen")
+        radius = 2 / 255 * 8
+        assert row.certified_linf == ((frame["radius"] >= 2 / 255) & (frame["correct"] == 1)).mean()
+        assert row.certified_l1 == ((frame["radius_l1"] >= radius) & (frame["correct"] == 1)).mean()
+        assert row.acr_l2 == pytest.approx((frame["radius_l2"] * frame["correct"]).mean(), rel=1e-12)
+        assert row.median_linf_normalized == pytest.approx(
+            np.median(frame["radius"] * frame["correct"]) * 8 / 0.5, rel=1e-12)
+        noise = make_noise(row.noise, 0.5, 64)
+        for norm in ("l1", "l2", "linf"):
+            assert getattr(row, f"ceiling_{norm}") == noise.ceiling(200, 0.01, norm)
+    # Kumar et al.'s Theorem 1 at the largest pA the run can certify, 0.01^(1/200): i.i.d. noises only
+    top = 0.01 ** (1 / 200)
+    assert table.loc[0, "kumar_linf"] == pytest.approx(0.5 / (np.sqrt(2 * (1 - top)) * 8), rel=1e-12)
+    assert np.isnan(table.loc[1, "kumar_linf"])
+    csv, md = write_noise_table(table, tmp_path / "out", 2 / 255)
+    pd.testing.assert_frame_equal(pd.read_csv(csv), table, check_dtype=False)
+    lines = md.read_text().splitlines()
+    assert lines[2].startswith("| Laplace | laplace | 8, 64 | 0.5 | ") and lines[3].startswith("| exp(-‖x‖∞/λ) |")
+    assert lines[3].endswith(" | – |")  # no Kumar bound for dependent coordinates
+
+
+def kumar_file(path, counts, labels, sigma=0.25, dimension=192, p=3, n=100_000, alpha=0.001):
+    """A certification file in Kumar et al.'s format, written as their code/certify.py writes it
+    (github.com/alevine0/smoothingGenGaussian cc8c1ba: the header of certify.py:44-47, the row
+    format of :76-77, the bounds of code/core.py:79-83 with statsmodels' interval)."""
+    import math
+
+    from statsmodels.stats.proportion import proportion_confint
+
+    lines = ["idx\tlabel\tpredict\tcount\tany_iid_distribution_bound\tgeneralized_gaussian_bound_over_c\tcorrect\t"
+             "time"]
+    for i, (count, label) in enumerate(zip(counts, labels)):
+        p_a = proportion_confint(count, n, alpha=2 * alpha, method="beta")[0]
+        if p_a < 0.5:
+            prediction, radius_gen, radius_over_c = -1, 0.0, 0.0
+        else:
+            prediction = 3
+            radius_gen = sigma / (math.sqrt(2 * (1. - p_a)) * pow(dimension, .5 - (1. / p)))
+            radius_over_c = sigma * 2 * math.sqrt(math.log(1. / (1. - p_a))) / (pow(dimension, .5 - (1. / p)))
+        lines.append("{}\t{}\t{}\t{}\t{:.5}\t{:.5}\t{}\t{}".format(
+            20 * i, label, prediction, count, radius_gen, radius_over_c, int(prediction == label), "0:00:16.14"))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_kumar_et_als_counts_give_our_certificate_of_their_noise(tmp_path):
+    from linf_smoothing.bounds import clopper_pearson
+    from linf_smoothing.noise_comparison import load_kumar_results
+
+    counts = [26789, 69166, 99752, 100_000, 96658]
+    path = kumar_file(tmp_path / "sigma_0.25_p_3_scale_8", counts, [3, 3, 3, 7, 3])
+    run = load_kumar_results(path, 3.0, 0.25, 192, 100_000, 0.001)
+    frame = run.certified(run.variants[0])
+    noise = make_noise("generalized_gaussian", 0.25, 192, p=3.0)
+    pa_lower = clopper_pearson(np.array(counts), 100_000, 0.001)[0]
+    assert list(frame["predict"]) == [-1, 3, 3, 3, 3] and list(frame["correct"]) == [0, 1, 1, 0, 1]
+    for norm, column in (("l1", "radius_l1"), ("l2", "radius_l2"), ("linf", "radius")):
+        np.testing.assert_allclose(frame[column], [0.0, *noise.radius(pa_lower[1:], norm)], rtol=1e-12)
+    assert run.ceiling(run.variants[0], "linf") == noise.ceiling(100_000, 0.001, "linf")
+    # what the user states is checked against the file's own printed bound
+    for wrong in [dict(n=50_000), dict(n=200_000), dict(alpha=0.01), dict(sigma=0.5), dict(dimension=768), dict(p=4.0)]:
+        stated = dict(p=3.0, sigma=0.25, dimension=192, n=100_000, alpha=0.001) | wrong
+        with pytest.raises(ValueError, match=r"row 2 \(image 20\): count 69166 .* state the file's "
+                                             r"N, alpha, sigma, d and p") as error:
+            load_kumar_results(path, **stated)
+        assert "\n" not in str(error.value)
+    (tmp_path / "other").write_text("idx\tlabel\tpredict\tradius\tcorrect\ttime\n0\t3\t3\t0.5\t1\t1.0\n")
+    with pytest.raises(ValueError, match=r"is not a certification file of Kumar et al. .* \['count', "):
+        load_kumar_results(tmp_path / "other", 3.0, 0.25, 192, 100_000, 0.001)

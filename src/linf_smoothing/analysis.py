@@ -87,12 +87,15 @@ class Run:
     dimension: int | None
     n: int | None
     alpha: float | None
+    stated_noise: Noise | None = None  # a foreign file's noise where it is not the Gaussian
 
     @property
     def noise(self) -> Noise | None:
         """The smoothing noise the file was certified with: the one its description names (the
-        Gaussian where it names none, as every file of the paper's runs and every foreign file);
-        None where sigma or d is unknown."""
+        Gaussian where it names none, as every file of the paper's runs), or the one stated for a
+        foreign file (the Gaussian where none is); None where sigma or d is unknown."""
+        if self.stated_noise is not None:
+            return self.stated_noise
         if self.sigma is None or self.dimension is None:
             return None
         return noise_from_description(self.description or {}, self.sigma, self.dimension)
@@ -109,11 +112,13 @@ class Run:
         """The rows under certificate ``variant``, with the radius in every norm: ``radius``
         (l-inf), ``radius_l2`` and ``radius_l1``, each the noise's best (``Noise.radius``),
         recomputed from the counts where the file was written with another variant or lacks
-        the norm. A file without counts holds a Gaussian l2 radius, which is its l1 radius too."""
+        the norm. A file without counts holds its radii (a Gaussian l2 radius is its l1 radius too)."""
         if variant not in self.variants:
             raise ValueError(f"{self.path} cannot give the {variant} certificate: it gives "
                              f"{', '.join(self.variants)}")
         if variant == AS_IN_FILE:
+            if "radius_l1" in self.frame:
+                return self.frame
             return self.frame.assign(radius_l1=convert_radius(self.frame["radius_l2"], "l2", "l1", self.dimension))
         certs = certify_many(np.stack([parse_counts(s) for s in self.frame["selection_counts"]]),
                              np.stack([parse_counts(e) for e in self.frame["estimation_counts"]]),
