@@ -14,7 +14,7 @@ its own ``certify(prob_lb, adv)``, which also converts between norms
 
 rs4a computes in float64 once its inputs are (``prob_lb`` a float64 tensor, torch's default
 dtype float64 for its distributions' parameters), but casts some results to float32
-(``torch.tensor(radius, dtype=torch.float)``, UniformBall and Exp2). For the reference those
+(``torch.tensor(radius, dtype=torch.float)``, e.g. UniformBall.certify_l2). For the reference those
 casts keep float64: ``torch.float`` is bound to torch.float64 while it runs. The one float32
 result stored on purpose is ``uniform_linf_float32``: Uniform's l-inf radius from a float32
 ``prob_lb``, as rs4a's certification computes it, which can exceed the exact radius.

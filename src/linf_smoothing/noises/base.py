@@ -129,18 +129,23 @@ class Noise:
 
     def radius(self, pa_lower, norm: str):
         """The top-1 certified radius in ``norm`` (float64, the shape of ``pa_lower``): the best
-        conversion to ``norm`` of the noise's direct radii at the lower bound pa_lower of the top
-        class's probability; 0 where pa_lower <= 1/2 (where a top-1 certificate abstains)."""
+        conversion to ``norm`` of the noise's direct radii at the lower bound pa_lower in [0, 1]
+        of the top class's probability; 0 where pa_lower <= 1/2 (where a top-1 certificate
+        abstains) or is NaN; the limit of the formulas at pa_lower = 1 (inf for a noise of
+        unbounded support)."""
         import numpy as np
 
         check_norm(norm)
         pa = np.asarray(pa_lower, dtype=np.float64)
+        if np.any((pa < 0) | (pa > 1)):
+            raise ValueError("pa_lower holds a value outside [0, 1]: it bounds a probability")
         certified = pa > 0.5
         inside = np.where(certified, pa, 0.75)  # any value in (1/2, 1): the formulas stay finite where masked
         best = None
         for direct in self.direct_norms:
-            converted = convert_radius(np.asarray(self.direct_radius(inside, direct), dtype=np.float64), direct,
-                                       norm, self.dimension)
+            with np.errstate(divide="ignore"):  # log(0) at pa_lower = 1: the infinite radius it is
+                direct_radius = np.asarray(self.direct_radius(inside, direct), dtype=np.float64)
+            converted = convert_radius(direct_radius, direct, norm, self.dimension)
             best = converted if best is None else np.maximum(best, converted)
         return np.where(certified, best, 0.0)
 

@@ -45,7 +45,10 @@ class Gaussian(Noise):
         return out.normal_(0.0, self.sigma, generator=generator)
 
     def direct_radius(self, pa, norm):
-        return cohen_radius(self.sigma, pa)
+        import numpy as np
+
+        below_one = pa < 1  # inv_Phi(1) is infinite: NormalDist refuses it
+        return np.where(below_one, cohen_radius(self.sigma, np.where(below_one, pa, 0.75)), np.inf)
 
     def coordinate_cdf(self, t):
         import numpy as np
