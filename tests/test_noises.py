@@ -41,24 +41,34 @@ def noise_of(name: str, sigma: float, dimension: int, **parameters):
 
 # ---- samplers ------------------------------------------------------------------------------
 
-def _statistics(name, noise, eta):
-    """(one projection, one norm statistic) of the draws ``eta`` (n, d) with the scipy law
-    each follows, written from the noise's definition, not from our code."""
+def _marginal(noise):
+    """scipy's law of one coordinate of an i.i.d. noise."""
+    if noise.name == "gaussian":
+        return stats.norm(scale=noise.sigma)
+    if noise.name == "laplace":
+        return stats.laplace(scale=noise.scale)
+    if noise.name == "uniform":
+        return stats.uniform(-noise.scale, 2 * noise.scale)
+    return stats.gennorm(noise.p, scale=noise.scale)
+
+
+def _statistics(noise, eta):
+    """(one projection, one norm statistic) of the draws ``eta`` (n, d), each with the scipy law
+    it follows, written from the noise's definition, not from our code."""
     lam, d = noise.scale, noise.dimension
-    if name == "gaussian":
-        return (eta[:, 0], stats.norm(scale=noise.sigma)), ((eta ** 2).sum(1) / noise.sigma ** 2, stats.chi2(d))
-    if name == "laplace":
-        return (eta[:, 0], stats.laplace(scale=lam)), (np.abs(eta).sum(1) / lam, stats.gamma(d))
-    if name == "uniform":
-        return (eta[:, 0], stats.uniform(-lam, 2 * lam)), (np.abs(eta).max(1) / lam, stats.beta(d, 1))
-    if name == "generalized_gaussian":  # sum_i |eta_i / lambda|^p ~ Gamma(d / p)
-        return ((eta[:, 0], stats.gennorm(noise.p, scale=lam)),
-                (((np.abs(eta) / lam) ** noise.p).sum(1), stats.gamma(d / noise.p)))
-    if name == "expinf":  # the midrange is Laplace (ExpInf's docstring); ||eta||_inf ~ Gamma(d, lambda)
-        return ((eta.max(1) + eta.min(1)) / 2, stats.laplace(scale=lam)), (np.abs(eta).max(1) / lam, stats.gamma(d))
-    # uniform_ball: (eta_1 / lambda + 1) / 2 ~ Beta((d+1)/2, (d+1)/2); P(||eta|| <= r lambda) = r^d
-    half = (d + 1) / 2
-    return (((eta[:, 0] / lam + 1) / 2), stats.beta(half, half)), (np.linalg.norm(eta, axis=1) / lam, stats.beta(d, 1))
+    if noise.name in IID:
+        projection = (eta[:, 0], _marginal(noise))
+    elif noise.name == "expinf":  # the midrange is Laplace(lambda) (ExpInf's docstring)
+        projection = ((eta.max(1) + eta.min(1)) / 2, stats.laplace(scale=lam))
+    else:  # uniform_ball: (eta_1 / lambda + 1) / 2 ~ Beta((d+1)/2, (d+1)/2)
+        projection = ((eta[:, 0] / lam + 1) / 2, stats.beta((d + 1) / 2, (d + 1) / 2))
+    norm = {"gaussian": lambda: ((eta ** 2).sum(1) / noise.sigma ** 2, stats.chi2(d)),
+            "laplace": lambda: (np.abs(eta).sum(1) / lam, stats.gamma(d)),
+            "uniform": lambda: (np.abs(eta).max(1) / lam, stats.beta(d, 1)),  # P(max <= r) = r^d
+            "generalized_gaussian": lambda: (((np.abs(eta) / lam) ** noise.p).sum(1), stats.gamma(d / noise.p)),
+            "expinf": lambda: (np.abs(eta).max(1) / lam, stats.gamma(d)),
+            "uniform_ball": lambda: (np.linalg.norm(eta, axis=1) / lam, stats.beta(d, 1))}[noise.name]()
+    return projection, norm
 
 
 @pytest.mark.parametrize("name", NOISES)
@@ -75,7 +85,7 @@ def test_samplers_draw_their_law_at_rms_sigma(name, dimension):
     energy = (eta ** 2).sum(1) / dimension
     assert abs(energy.mean() - 0.7 ** 2) < 5 * energy.std() / math.sqrt(len(eta))
     assert np.all(np.abs(eta.mean(0)) < 5 * eta.std(0) / math.sqrt(len(eta)))
-    for values, law in _statistics(name, noise, eta):
+    for values, law in _statistics(noise, eta):
         assert stats.kstest(values, law.cdf).pvalue > 1e-3
 
 
@@ -232,14 +242,6 @@ def test_radius_is_zero_where_a_top1_certificate_abstains_and_grows_with_pa(name
 
 
 # ---- soundness: the worst classifier at the certified radius ---------------------------------
-
-def _marginal(noise):
-    """scipy's law of one coordinate of an i.i.d. noise."""
-    lam = noise.scale
-    return {"gaussian": stats.norm(scale=noise.sigma), "laplace": stats.laplace(scale=lam),
-            "uniform": stats.uniform(-lam, 2 * lam),
-            "generalized_gaussian": stats.gennorm(getattr(noise, "p", 2.0), scale=lam)}[noise.name]
-
 
 def _ball_overlap(noise, distance):
     """The share of the ball of radius lambda inside its translate by ``distance``: two caps at

@@ -48,7 +48,7 @@ from typing import Sequence
 import numpy as np
 
 from linf_smoothing.bounds import clopper_pearson, linf_radius, top2_radius
-from linf_smoothing.noises import NORMS, Gaussian, Noise, check_norm, check_sigma, is_number
+from linf_smoothing.noises import Gaussian, Noise, check_norm, check_sigma, is_number
 
 ABSTAIN = -1
 VARIANTS = ("blum", "cohen", "sound_top2")
@@ -154,7 +154,7 @@ def certify_many(selection, estimation, sigma: float, alpha: float, variant: str
         pa_lower = clopper_pearson(count_a, n, alpha)[0]
         pb_upper = 1.0 - pa_lower
         certified = pa_lower >= 0.5
-        radii = {norm: noise.radius(pa_lower, norm) for norm in NORMS}
+        radii = noise.radii(pa_lower)
     else:
         if variant == "blum":
             pa_lower = clopper_pearson(count_a, n, alpha)[0]

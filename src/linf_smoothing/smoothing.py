@@ -107,11 +107,11 @@ class Smooth:
     def certify(self, x: torch.Tensor, n0: int, n: int, alpha: float, variant: str = "blum",
                 generator: torch.Generator | None = None) -> Certificate:
         """CERTIFY one image with certificate ``variant`` (``certificates`` states its guarantee)."""
-        check_variant(variant, self.noise_for_dimension(x.numel()))
+        noise = self.noise_for_dimension(x.numel())
+        check_variant(variant, noise)
         check_sampling(alpha, n0=n0, n=n)
         counts = self.sample(x, n0, n, generator)
-        return certify_counts(counts.selection, counts.estimation, self.sigma, alpha, variant, x.numel(),
-                              self.noise_for_dimension(x.numel()))
+        return certify_counts(counts.selection, counts.estimation, self.sigma, alpha, variant, x.numel(), noise)
 
     def predict(self, x: torch.Tensor, n: int, alpha: float, generator: torch.Generator | None = None) -> int:
         """Cohen et al.'s PREDICT: the top class if a two-sided binomial test of its vote against

@@ -89,10 +89,10 @@ def trades_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float
 
     ``eta`` (one N(0, sigma^2 I) draw for the batch) and the attack's ``start`` are drawn
     here, in that order, unless given (training gives the draw of its smoothing noise, which
-    need not be Gaussian; ``sigma`` serves only this default). ``attack_model`` (default ``model``) runs the inner
-    maximization: the same network without a wrapper that expects every forward to be
-    followed by a backward through the weights (DistributedDataParallel). The model is left
-    in train mode.
+    need not be Gaussian; ``sigma`` serves only this default). ``attack_model`` (default
+    ``model``) runs the inner maximization: the same network without a wrapper that expects
+    every forward to be followed by a backward through the weights (DistributedDataParallel).
+    The model is left in train mode.
     """
     if eta is None:
         eta = Gaussian(sigma, x[0].numel()).sample(x.shape, generator=generator, device=x.device, dtype=x.dtype)

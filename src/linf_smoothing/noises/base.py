@@ -133,21 +133,27 @@ class Noise:
         of the top class's probability; 0 where pa_lower <= 1/2 (where a top-1 certificate
         abstains) or is NaN; the limit of the formulas at pa_lower = 1 (inf for a noise of
         unbounded support)."""
+        check_norm(norm)
+        return self.radii(pa_lower)[norm]
+
+    def radii(self, pa_lower) -> dict:
+        """``radius`` in every norm of NORMS, each direct radius computed once."""
         import numpy as np
 
-        check_norm(norm)
         pa = np.asarray(pa_lower, dtype=np.float64)
         if np.any((pa < 0) | (pa > 1)):
             raise ValueError("pa_lower holds a value outside [0, 1]: it bounds a probability")
         certified = pa > 0.5
         inside = np.where(certified, pa, 0.75)  # any value in (1/2, 1): the formulas stay finite where masked
-        best = None
-        for direct in self.direct_norms:
-            with np.errstate(divide="ignore"):  # log(0) at pa_lower = 1: the infinite radius it is
-                direct_radius = np.asarray(self.direct_radius(inside, direct), dtype=np.float64)
-            converted = convert_radius(direct_radius, direct, norm, self.dimension)
-            best = converted if best is None else np.maximum(best, converted)
-        return np.where(certified, best, 0.0)
+        with np.errstate(divide="ignore"):  # log(0) at pa_lower = 1: the infinite radius it is
+            direct = {norm: np.asarray(self.direct_radius(inside, norm), dtype=np.float64)
+                      for norm in self.direct_norms}
+        best = {}
+        for norm in NORMS:
+            converted = [convert_radius(radius, source, norm, self.dimension) for source, radius in direct.items()]
+            best[norm] = np.where(certified, converted[0] if len(converted) == 1 else np.maximum.reduce(converted),
+                                  0.0)
+        return best
 
     def ceiling(self, n: int, alpha: float, norm: str) -> float:
         """The largest ``norm`` radius any classifier can be certified at with n estimation
