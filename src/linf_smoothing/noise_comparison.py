@@ -191,8 +191,9 @@ def load_kumar_results(path: Path, p: float, sigma: float, dimension: int, n: in
                          f"alpha = {alpha}, sigma = {sigma}, d = {dimension}, p = {p:g}, where the file prints "
                          f"prediction {frame['predict'].iloc[row]} and bound {printed[row]:.5g}: state the "
                          "file's N, alpha, sigma, d and p")
+    radii = noise.radii(pa_lower)
     for norm, column in NORM_COLUMNS.items():
-        frame[column] = np.where(predicted, noise.radius(pa_lower, norm), 0.0)
+        frame[column] = np.where(predicted, radii[norm], 0.0)
     frame["pa_lower"] = pa_lower
     check_columns(path, frame)
     frame["correct"] = frame["correct"].astype(int)
