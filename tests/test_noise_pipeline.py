@@ -290,14 +290,21 @@ def test_certify_and_predict_sample_the_experiments_noise(tmp_path):
     assert json.loads((tmp_path / "p.tsv.json").read_text())["noise"] == "uniform"
 
 
-def test_settings_name_the_noise_once():
-    """sigma, noise and its parameters are one dataclass's fields, shared by every stage."""
+def test_every_noise_parameter_is_a_setting_a_schema_key_and_named():
+    """docs/noises.md's recipe for a noise with a parameter x: the setting noise_x of
+    NoiseSettings (shared by every stage) and the schema's experiment key noise_x; and its name
+    in the tables and figures."""
+    from linf_smoothing.config import load_schema
+    from linf_smoothing.noise_comparison import NOISE_NAMES
     from linf_smoothing.settings import CertifySettings, NoiseSettings, PredictSettings, TrainSettings
 
-    shared = {f.name for f in dataclasses.fields(NoiseSettings)}
-    assert shared == {"sigma", "noise", *(key for cls in NOISES.values() for key in cls.parameter_keys())}
+    keys = {key for cls in NOISES.values() for key in cls.parameter_keys()}
+    assert {f.name for f in dataclasses.fields(NoiseSettings)} == {"sigma", "noise", *keys}
     for cls in (TrainSettings, CertifySettings, PredictSettings):
         assert issubclass(cls, NoiseSettings)
+    experiment = load_schema()["properties"]["experiments"]["items"]["properties"]
+    assert keys | {"noise"} <= set(experiment) and experiment["noise"]["enum"] == list(NOISES)
+    assert set(NOISE_NAMES) == set(NOISES)
 
 
 # ---- the noise table and Kumar et al.'s published counts ---------------------------------------
