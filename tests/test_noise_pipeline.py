@@ -280,7 +280,8 @@ def test_certify_and_predict_sample_the_experiments_noise(tmp_path):
     result = subprocess.run(certify + ["--variant", "cohen", "--out", str(tmp_path / "u.tsv")], capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr
-    assert "sampling uniform noise with a model trained with gaussian noise" in result.stderr
+    assert "sampling the noise {'noise': 'uniform'} with a model trained with the noise {'noise': 'gaussian'}" in \
+        result.stderr
     frame, described = load_certification(tmp_path / "u.tsv")
     assert described["noise"] == "uniform" and "noise_p" not in described
     np.testing.assert_allclose(frame["radius"], np.where(frame["predict"] != -1, Uniform(0.25, 36).radius(

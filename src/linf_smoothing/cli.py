@@ -69,6 +69,7 @@ def smoothed_classifier(args, settings):
     from linf_smoothing.checks import file_digest
     from linf_smoothing.data import read_dataset_name, read_split
     from linf_smoothing.models import inference_model
+    from linf_smoothing.noises import NOISES
     from linf_smoothing.results import check_model_fits, load_model
     from linf_smoothing.settings import as_dict
     from linf_smoothing.smoothing import Smooth, check_sampling
@@ -83,10 +84,12 @@ def smoothed_classifier(args, settings):
     images, labels = read_split(args.test_data)
     check_model_fits(meta, images, labels, args.model, args.test_data)
     noise = settings.smoothing_noise(int(images[0].size))
-    trained_noise = meta.get("training", {}).get("noise", "gaussian")  # a checkpoint's Gaussian names none
-    if "training" in meta and trained_noise != noise.name:
-        logging.getLogger("smoothing").warning("sampling %s noise with a model trained with %s noise", noise.name,
-                                               trained_noise)
+    # the noise the checkpoint's training records, in Noise.describe's keys (a Gaussian names none)
+    keys = {"noise", *(key for cls in NOISES.values() for key in cls.parameter_keys())}
+    trained = {"noise": "gaussian", **{k: v for k, v in meta.get("training", {}).items() if k in keys}}
+    if "training" in meta and trained != noise.describe():
+        logging.getLogger("smoothing").warning("sampling the noise %s with a model trained with the noise %s",
+                                               noise.describe(), trained)
     smooth = Smooth(inference_model(model, device, settings.compile), meta["num_classes"], settings.sigma,
                     settings.batch_size, settings.mixed_precision, noise.name, noise.parameters)
     description = {
