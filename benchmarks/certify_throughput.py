@@ -7,17 +7,16 @@ the fast path's predictions agree with the plain model's on the same noise.
 """
 from __future__ import annotations
 
-import argparse
 import copy
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from linf_smoothing.cli import argument_parser
 from linf_smoothing.devices import resolve_device
 from linf_smoothing.models import cifar_resnet, inference_model
 from linf_smoothing.smoothing import sample_counts
-from measure import interleaved_rates, machine, report
+from measure import add_timing_arguments, interleaved_rates, machine, report
 
 MODELS = {"resnet110": (110, 32), "resnet20": (20, 32)}
 
@@ -68,12 +67,13 @@ def run(model_name: str, batch_size: int, batches: int, rounds: int, compile: bo
 
     generator = torch.Generator(device=device).manual_seed(1)
     contenders = {
-        "ours": lambda: sample_counts(fast, x, sigma, num, batch_size, 10, generator),
+        "ours": lambda: sample_counts(fast, x, sigma, num, batch_size, 10, generator=generator),
         "reference": lambda: reference_counts(model, x, sigma, num, batch_size, 10),
         "forward": forward,
     }
     if device.type == "cuda":
-        contenders["ours_bf16"] = lambda: sample_counts(fast, x, sigma, num, batch_size, 10, generator, True)
+        contenders["ours_bf16"] = lambda: sample_counts(fast, x, sigma, num, batch_size, 10, generator=generator,
+                                                       mixed_precision=True)
     rates = interleaved_rates(contenders, num, rounds, device)
     row = {"model": model_name, "size": size, "batch": batch_size, "device": machine(device), "compile": compile,
            **{f"{k}_samples_per_s": round(v, 1) for k, v in rates.items()},
@@ -85,14 +85,11 @@ def run(model_name: str, batch_size: int, batches: int, rounds: int, compile: bo
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--batch-size", type=int, default=None, help="default: 256 on a CPU, 10000 on CUDA")
-    parser.add_argument("--batches", type=int, default=2, help="batches per timed call")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = argument_parser(__doc__)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS), help="models to measure")
+    add_timing_arguments(parser, "noisy copies per forward pass (default: 256 on a CPU, 10000 on CUDA)",
+                         "results/speed/certify_throughput.csv")
     parser.add_argument("--no-compile", action="store_true", help="measure the eager fast path")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", type=Path, default=Path("results/speed/certify_throughput.csv"))
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     batch_size = args.batch_size or (10000 if device.type == "cuda" else 256)

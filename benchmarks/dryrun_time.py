@@ -3,7 +3,6 @@
 median of a few runs, in a scratch working directory so existing results do not matter."""
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
@@ -11,15 +10,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from linf_smoothing.cli import argument_parser
 from measure import write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path("results/speed/dryrun_time.csv"))
+    parser = argument_parser(__doc__)
+    parser.add_argument("--runs", type=int, default=3, help="dry runs; the median is reported")
+    parser.add_argument("--out", type=Path, default=Path("results/speed/dryrun_time.csv"), help="CSV of the times")
     args = parser.parse_args(argv)
     seconds = []
     with tempfile.TemporaryDirectory() as workdir:

@@ -3,17 +3,14 @@
 on the CPU (no GPU needed): by default the comparison profile's (config.yaml with
 profiles/comparison/comparison.yaml over it).
 
-For each trained experiment it runs one real training step of the experiment's method
-(``training.train_step``: the method's loss, its attack, backward and the SGD step) on a
-random batch of ``--batch`` images at the experiment's size, and one sampling call of the
-certification's smoothed classifier (``smoothing.Smooth.votes``) on ``--batch`` noisy copies,
-each under ``torch.utils.flop_counter.FlopCounterMode`` (which counts the matrix products and
-convolutions, forward and backward, at 2 FLOPs per multiply-add; element-wise work such as
-BatchNorm and ReLU is not counted). Every operation of a step is per image, so the counts
-scale exactly with the batch:
+For each trained experiment it counts (``linf_smoothing.costs``, under
+``torch.utils.flop_counter.FlopCounterMode``) one real training step of the experiment's
+method (``training.train_step``: the method's loss, its attack, backward and the SGD step) on
+a random batch of ``--batch`` images at the experiment's size, and one sampling call of the
+certification's smoothed classifier (``smoothing.Smooth.votes``) on ``--batch`` noisy copies:
 
 - training = (step FLOPs per image x training images + forward FLOPs x (training images + 2 x
-  test images), the loop's per-epoch accuracies) x epochs;
+  test images), the loop's per-epoch accuracies) x epochs (``costs.training_flops``);
 - certification = forward FLOPs x (N0 + N) x certified test images (every skip-th, at most
   max_images), plus N per image for PREDICT where enabled.
 
@@ -33,15 +30,14 @@ script prints, and pass the result in TFLOP/s.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import time
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
+from linf_smoothing.cli import argument_parser
 from linf_smoothing.config import (
     certify_settings,
     load_yaml,
@@ -51,49 +47,14 @@ from linf_smoothing.config import (
     trained_experiments,
     validate_config,
 )
-from linf_smoothing.datasets import CHANNELS, TEST_IMAGES
-from linf_smoothing.models import cifar_resnet
+from linf_smoothing.costs import sampling_flops, training_flops, training_step_flops
+from linf_smoothing.datasets import CHANNELS, TEST_IMAGES, TRAIN_IMAGES
 from linf_smoothing.settings import TrainSettings
 from linf_smoothing.shards import selected_images
-from linf_smoothing.smoothing import Smooth
-from linf_smoothing.training import make_optimizer, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OVERLAYS = ["profiles/comparison/comparison.yaml"]
 ASSUMED_TFLOPS = 10.0
-# Training images of each dataset (digits: 1797 less the 360 of its test split).
-TRAIN_IMAGES = {"cifar10": 50_000, "digits": 1_437}
-
-
-def training_step_flops(settings: TrainSettings, image_size: int, batch: int = 1, in_channels: int = 3,
-                        num_classes: int = 10, epoch: int | None = None) -> float:
-    """FLOPs per image of one ``train_step`` of ``settings.method`` on a random uint8 batch of
-    ``batch`` images of ``image_size`` pixels (at ``epoch``, by default the last, so warm-ups and
-    deferrals are over; neither changes the count)."""
-    torch.manual_seed(0)
-    model = cifar_resnet(settings.depth, settings.widths, in_channels, num_classes)
-    optimizer = make_optimizer(model, settings)
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (batch, in_channels, image_size, image_size), dtype=torch.uint8,
-                           generator=generator)
-    labels = torch.randint(0, num_classes, (batch,), generator=generator)
-    epoch = settings.epochs - 1 if epoch is None else epoch
-    with FlopCounterMode(display=False) as counter:
-        train_step(model, optimizer, images, labels, settings, generator, epoch=epoch)
-    return counter.get_total_flops() / batch
-
-
-def sampling_flops(depth: int, widths: tuple[int, ...], image_size: int, sigma: float = 0.25, batch: int = 1,
-                   in_channels: int = 3, num_classes: int = 10) -> float:
-    """FLOPs per noisy sample of the certification's sampling (``Smooth.votes``, one forward
-    pass of ``batch`` noisy copies of one image through the eval-mode model)."""
-    torch.manual_seed(0)
-    model = cifar_resnet(depth, widths, in_channels, num_classes).eval()
-    smooth = Smooth(model, num_classes, sigma, batch)
-    x = torch.rand(in_channels, image_size, image_size, generator=torch.Generator().manual_seed(0))
-    with FlopCounterMode(display=False) as counter:
-        smooth.votes(x, batch, torch.Generator().manual_seed(0))
-    return counter.get_total_flops() / batch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +92,7 @@ def estimate(config: dict, batch: int = 1) -> list[Estimate]:
         settings = train_settings(config, name)
         per_image = step(settings, image_size, batch, channels)
         per_sample = forward(settings.depth, settings.widths, image_size, 0.25, batch, channels)
-        training = settings.epochs * (per_image * train_images + per_sample * (train_images + 2 * test_images))
+        training = training_flops(settings.epochs, per_image, per_sample, train_images, test_images)
         certify = certify_settings(config, name)
         images = len(selected_images(test_images, certify.skip, certify.max_images))
         samples = certify.n0 + certify.n
@@ -168,11 +129,11 @@ def table(estimates: list[Estimate], tflops: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> list[Estimate]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--configfile", nargs="*", default=DEFAULT_OVERLAYS,
-                        help="overlays merged over config.yaml, in order (default: %(default)s; none: the paper's)")
+                        help="overlays merged over config.yaml, in order; none: the paper's")
     parser.add_argument("--tflops", type=float, default=ASSUMED_TFLOPS,
-                        help="sustained TFLOP/s of one GPU (default %(default)s: an assumption, see above)")
+                        help="sustained TFLOP/s of one GPU (the default is an assumption, see above)")
     parser.add_argument("--batch", type=int, default=1, help="images (and noisy copies) of the counted step")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the counted steps")
     args = parser.parse_args(argv)

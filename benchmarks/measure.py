@@ -15,6 +15,16 @@ from typing import Callable
 import torch
 
 
+def add_timing_arguments(parser, batch_help: str, out: str) -> None:
+    """The options of every throughput benchmark: its batch (``batch_help`` says its default
+    on each device), batches per timed call, rounds, the device and the CSV (default ``out``)."""
+    parser.add_argument("--batch-size", type=int, default=None, help=batch_help)
+    parser.add_argument("--batches", type=int, default=2, help="batches per timed call")
+    parser.add_argument("--rounds", type=int, default=3, help="timing rounds; each rate is the median over them")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cuda or cpu")
+    parser.add_argument("--out", type=Path, default=Path(out), help="CSV of the rates")
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -8,7 +8,6 @@ METHOD_cost_vs_gaussian, resize_vs_pil, dryrun_seconds. Each benchmark also writ
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,12 +19,14 @@ import resize_rate  # noqa: E402
 import train_methods  # noqa: E402
 import train_throughput  # noqa: E402
 
+from linf_smoothing.cli import argument_parser  # noqa: E402
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and smaller workloads")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--outdir", type=Path, default=Path("results/speed"))
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cuda or cpu")
+    parser.add_argument("--outdir", type=Path, default=Path("results/speed"), help="folder of the CSVs")
     args = parser.parse_args()
     rounds = ["--rounds", "3" if args.quick else "5"]
     device = ["--device", args.device]

@@ -11,30 +11,29 @@ and calls ``backward()`` through an SGD optimizer on delta; MACER (Zhai et al.'s
 ``macer.py``) and Gaussian augmentation take one step per batch; every step ends with
 ``loss.item()``. Ours: uint8 tensors in memory, batched crops and flips, input-only gradients
 in the attack, no host synchronisation in the loop, and for SmoothAdv and consistency one step
-per batch / m images in m copies (``batch_size`` = their batch / m, as the README tells users
-to set it), so that both take the same SGD steps on network batches of the same size: the
+per batch / m images in m copies (``batch_size`` = their batch / m, as docs/training-methods.md tells
+users to set it), so that both take the same SGD steps on network batches of the same size: the
 ratio measures the loop, not the algorithm or the batch size.
 
     PYTHONPATH=src python benchmarks/train_methods.py --quick
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import itertools
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from train_throughput import PILDataset
 
+from linf_smoothing.cli import argument_parser
 from linf_smoothing.devices import resolve_device
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.settings import TrainSettings
 from linf_smoothing.training import make_optimizer, train_step
-from measure import interleaved_rates, machine, report
+from measure import add_timing_arguments, interleaved_rates, machine, report
 
 M = {"smoothadv": 4, "consistency": 2, "macer": 16}
 CHUNKED = ("smoothadv", "consistency")  # the authors step once per batch / m images
@@ -133,18 +132,15 @@ def settings_for(method: str, depth: int, size: int, batch_size: int, attack: st
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="ResNet-8 at 16 px, batch 16, one batch, 2 rounds")
-    parser.add_argument("--depth", type=int, default=20)
-    parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=None, help="default: 32 on a CPU, 256 on CUDA")
-    parser.add_argument("--batches", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--depth", type=int, default=20, help="CIFAR ResNet depth")
+    parser.add_argument("--size", type=int, default=32, help="image side in pixels")
+    add_timing_arguments(parser, "images per step (default: 32 on a CPU, 256 on CUDA)",
+                         "results/speed/train_methods.csv")
     parser.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
                         help="measure only these (gaussian, the reference of the costs, always runs): "
-                             "smoothadv_pgd smoothadv_ddn consistency macer")
-    parser.add_argument("--out", type=Path, default=Path("results/speed/train_methods.csv"))
+                             "smoothadv_pgd smoothadv_ddn consistency macer (default: all)")
     args = parser.parse_args(argv)
     if args.quick:
         args.depth, args.size, args.batch_size, args.batches, args.rounds = 8, 16, 16, 1, 2

@@ -11,10 +11,8 @@ input-only gradients in the attack, no host synchronisation in the loop.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import itertools
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,11 +20,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision import transforms
 
+from linf_smoothing.cli import argument_parser
 from linf_smoothing.devices import resolve_device
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.settings import TrainSettings
 from linf_smoothing.training import make_optimizer, train_step
-from measure import interleaved_rates, machine, report
+from measure import add_timing_arguments, interleaved_rates, machine, report
 
 
 class PILDataset(torch.utils.data.Dataset):
@@ -113,14 +112,11 @@ def run(depth: int, size: int, batch_size: int, batches: int, rounds: int, devic
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--depths", type=int, nargs="+", default=[110, 20])
-    parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=None, help="default: 32 on a CPU, 256 on CUDA")
-    parser.add_argument("--batches", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", type=Path, default=Path("results/speed/train_throughput.csv"))
+    parser = argument_parser(__doc__)
+    parser.add_argument("--depths", type=int, nargs="+", default=[110, 20], help="CIFAR ResNet depths")
+    parser.add_argument("--size", type=int, default=32, help="image side in pixels")
+    add_timing_arguments(parser, "images per step (default: 32 on a CPU, 256 on CUDA)",
+                         "results/speed/train_throughput.csv")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     batch_size = args.batch_size or (256 if device.type == "cuda" else 32)

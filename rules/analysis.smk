@@ -1,5 +1,20 @@
 # Tables, figures and the provenance record, one job each so any can be rebuilt alone. The
-# analysis reads sigma, d, N and alpha from each certification's description.
+# analysis reads sigma, d, N and alpha from each certification's description. Each job is
+# passed only the settings its output reads (settings.OUTPUT_SETTINGS), so that a figure's
+# title or x range reruns no table. The report shows the tables' HTML pages (in percent; the
+# CSV files hold fractions) under categories (rules/common.smk) that list the paper's first.
+from linf_smoothing.settings import OUTPUT_SETTINGS
+
+# The plotting code, an input of every figure job: a change to it redraws the figures (and only
+# them) at the next run of `all` or of `figures`. Relative, as script()'s paths.
+PLOTTING_CODE = os.path.join(
+    os.path.relpath(workflow.basedir), "src", "linf_smoothing", "figures.py"
+)
+
+
+def analysis_options(output):
+    """analyze.py's settings options for `output` (an --only group), from the configuration."""
+    return to_arguments(analysis_settings(config), OUTPUT_SETTINGS[output])
 
 
 rule benchmark_table:
@@ -7,12 +22,13 @@ rule benchmark_table:
         runs=certifications(),
         published=list(published_files().values()),
     output:
-        report(
-            f"{RESULTS}/tables/benchmark.csv",
-            caption="../report/benchmark.rst",
-            category="Tables",
-        ),
+        f"{RESULTS}/tables/benchmark.csv",
         f"{RESULTS}/tables/benchmark.md",
+        report(
+            f"{RESULTS}/tables/benchmark.html",
+            caption="../report/benchmark.rst",
+            category=TABLES,
+        ),
         f"{RESULTS}/tables/benchmark.tex",
     log:
         log_path("benchmark_table", "benchmark"),
@@ -22,7 +38,7 @@ rule benchmark_table:
         "../envs/pipeline.yaml"
     params:
         runs=labelled_certifications(),
-        settings=ANALYSIS_OPTIONS,
+        settings=analysis_options("table"),
         published=published_arguments(),
         outdir=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
@@ -35,12 +51,13 @@ rule radius_grid_table:
     input:
         certifications(),
     output:
-        report(
-            f"{RESULTS}/tables/certified_at_radii.csv",
-            caption="../report/certified_at_radii.rst",
-            category="Tables",
-        ),
+        f"{RESULTS}/tables/certified_at_radii.csv",
         f"{RESULTS}/tables/certified_at_radii.md",
+        report(
+            f"{RESULTS}/tables/certified_at_radii.html",
+            caption="../report/certified_at_radii.rst",
+            category=TABLES,
+        ),
     log:
         log_path("radius_grid_table", "certified_at_radii"),
     benchmark:
@@ -49,10 +66,36 @@ rule radius_grid_table:
         "../envs/pipeline.yaml"
     params:
         runs=labelled_certifications(),
-        settings=ANALYSIS_OPTIONS,
+        settings=analysis_options("grid"),
         outdir=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
         script("analyze.py") + " {params.runs} {params.settings} --only grid"
+        " --outdir {params.outdir} > {log} 2>&1"
+
+
+rule methods_table:
+    input:
+        certifications(),
+    output:
+        f"{RESULTS}/tables/methods.csv",
+        f"{RESULTS}/tables/methods.md",
+        report(
+            f"{RESULTS}/tables/methods.html",
+            caption="../report/methods.rst",
+            category=TABLES,
+        ),
+    log:
+        log_path("methods_table", "methods"),
+    benchmark:
+        benchmark_path("methods_table", "methods")
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        runs=labelled_certifications(),
+        settings=analysis_options("methods_table"),
+        outdir=lambda wildcards, output: os.path.dirname(output[0]),
+    shell:
+        script("analyze.py") + " {params.runs} {params.settings} --only methods_table"
         " --outdir {params.outdir} > {log} 2>&1"
 
 
@@ -60,11 +103,12 @@ rule vary_dim_figure:
     input:
         runs=certifications(),
         reference=list(reference_curves().values()),
+        code=PLOTTING_CODE,
     output:
         report(
             f"{RESULTS}/figures/vary_dim.png",
             caption="../report/vary_dim.rst",
-            category="Figures",
+            category=PAPERS_FIGURE,
         ),
         f"{RESULTS}/figures/vary_dim.pdf",
     log:
@@ -75,7 +119,7 @@ rule vary_dim_figure:
         "../envs/pipeline.yaml"
     params:
         runs=labelled_certifications(),
-        settings=ANALYSIS_OPTIONS,
+        settings=analysis_options("vary_dim"),
         reference=reference_arguments(),
         outdir=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
@@ -86,18 +130,19 @@ rule vary_dim_figure:
 
 rule radius_figures:
     input:
-        certifications(),
+        runs=certifications(),
+        code=PLOTTING_CODE,
     output:
         report(
             f"{RESULTS}/figures/certified_l2.png",
             caption="../report/certified_l2.rst",
-            category="Figures",
+            category=FIGURES,
         ),
         f"{RESULTS}/figures/certified_l2.pdf",
         report(
             f"{RESULTS}/figures/certified_normalized.png",
             caption="../report/certified_normalized.rst",
-            category="Figures",
+            category=FIGURES,
         ),
         f"{RESULTS}/figures/certified_normalized.pdf",
     log:
@@ -108,60 +153,56 @@ rule radius_figures:
         "../envs/pipeline.yaml"
     params:
         runs=labelled_certifications(),
-        settings=ANALYSIS_OPTIONS,
+        settings=analysis_options("radius_figures"),
         outdir=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
         script("analyze.py") + " {params.runs} {params.settings} --only radius_figures"
         " --outdir {params.outdir} > {log} 2>&1"
 
 
-rule methods_comparison:
+rule methods_figures:
     input:
-        certifications(),
+        runs=certifications(),
+        code=PLOTTING_CODE,
     output:
-        report(
-            f"{RESULTS}/tables/methods.csv",
-            caption="../report/methods.rst",
-            category="Tables",
-        ),
-        f"{RESULTS}/tables/methods.md",
         report(
             f"{RESULTS}/figures/methods_linf.png",
             caption="../report/methods_figures.rst",
-            category="Figures",
+            category=FIGURES,
         ),
         f"{RESULTS}/figures/methods_linf.pdf",
         report(
             f"{RESULTS}/figures/methods_normalized.png",
             caption="../report/methods_figures.rst",
-            category="Figures",
+            category=FIGURES,
         ),
         f"{RESULTS}/figures/methods_normalized.pdf",
     log:
-        log_path("methods_comparison", "methods"),
+        log_path("methods_figures", "methods_figures"),
     benchmark:
-        benchmark_path("methods_comparison", "methods")
+        benchmark_path("methods_figures", "methods_figures")
     conda:
         "../envs/pipeline.yaml"
     params:
         runs=labelled_certifications(),
-        settings=ANALYSIS_OPTIONS,
+        settings=analysis_options("methods_figures"),
         outdir=lambda wildcards, output: os.path.dirname(output[0]),
-        figure_outdir=lambda wildcards, output: os.path.dirname(output[2]),
     shell:
-        script("analyze.py") + " {params.runs} {params.settings} --only methods"
-        " --outdir {params.outdir} --figure-outdir {params.figure_outdir} > {log} 2>&1"
+        script("analyze.py")
+        + " {params.runs} {params.settings} --only methods_figures"
+        " --outdir {params.outdir} > {log} 2>&1"
 
 
 rule training_curves:
     input:
         metrics=[metrics_path(exp) for exp in TRAINED],
         checkpoints=[model_path(exp) for exp in TRAINED],  # their metadata names each run's method
+        code=PLOTTING_CODE,
     output:
         report(
             f"{RESULTS}/figures/training_curves.png",
             caption="../report/training_curves.rst",
-            category="Figures",
+            category=FIGURES,
         ),
         f"{RESULTS}/figures/training_curves.pdf",
     log:
@@ -179,20 +220,33 @@ rule training_curves:
         + " {params.runs} --checkpoint {params.checkpoints} --outdir {params.outdir} > {log} 2>&1"
 
 
+# `snakemake figures` (re)draws every figure that is missing or out of date (its certifications,
+# settings or the plotting code changed), and nothing else; with `--forcerun vary_dim_figure
+# radius_figures methods_figures training_curves` it redraws them all regardless.
+localrules:
+    figures,
+
+
+rule figures:
+    input:
+        rules.vary_dim_figure.output,
+        rules.radius_figures.output,
+        rules.methods_figures.output,
+        rules.training_curves.output if TRAINED else [],
+
+
 rule provenance:
     input:
         rules.benchmark_table.output,
         rules.radius_grid_table.output,
-        rules.vary_dim_figure.output,
-        rules.radius_figures.output,
-        rules.methods_comparison.output,
-        rules.training_curves.output if TRAINED else [],
+        rules.methods_table.output,
+        rules.figures.input,
         rules.prediction_table.output if config["predict"]["enabled"] else [],
     output:
         report(
             f"{RESULTS}/provenance.json",
             caption="../report/provenance.rst",
-            category="Provenance",
+            category=PROVENANCE,
         ),
     log:
         log_path("provenance", "provenance"),
@@ -201,10 +255,11 @@ rule provenance:
     conda:
         "../envs/pipeline.yaml"
     params:
+        # the configuration as the run read it; no absolute path, so that moving the folder
+        # reruns nothing (provenance.py finds the repository from its own place)
         config=json.dumps(config, sort_keys=True),
         benchmarks=f"{RESULTS}/benchmarks",
-        repository=workflow.basedir,
     shell:
         script("provenance.py")
         + " --config {params.config:q} --benchmarks {params.benchmarks}"
-        " --repository {params.repository} --out {output} > {log} 2>&1"
+        " --out {output} > {log} 2>&1"

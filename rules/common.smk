@@ -14,7 +14,14 @@ from snakemake.utils import update_config
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from linf_smoothing.checks import description_mismatch, file_digest
+from linf_smoothing.checks import (
+    checkpoint_metadata,
+    checkpoint_mismatch,
+    description_mismatch,
+    file_digest,
+    split_damage,
+    split_description_path,
+)
 from linf_smoothing.config import (
     analysis_settings,
     certify_settings,
@@ -156,6 +163,15 @@ def script(name, launcher="python"):
 
 
 def resize_inputs(wildcards):
+    """The resize job's inputs; first, each split already resized at this size that is not
+    what the job makes (cut short, another split or size, not what its description says) is
+    set aside, so that the job makes it again."""
+    for split in ("train", "test"):
+        path = resized(split, wildcards.size)
+        if os.path.exists(path):
+            why = split_damage(path, config["dataset"], split, int(wildcards.size))
+            if why is not None:
+                set_aside(path, why, [split_description_path(path)])
     return rules.download_cifar10.output if config["dataset"] == "cifar10" else []
 
 
@@ -208,16 +224,16 @@ def certification_shards(wildcards):
     makes it again."""
     shards = shard_count(wildcards.exp)
     paths = [shard_path(wildcards.exp, shard, shards) for shard in range(shards)]
-    gathered = expected_description(wildcards.exp)
+    gathered, optional = expected_description(wildcards.exp)
     for shard, path in enumerate(paths):
         images = len(shard_indices(wildcards.exp, shard, shards))
         set_aside_if_not_made_by(
-            path, images, dict(gathered, shard=shard, shards=shards)
+            path, images, (dict(gathered, shard=shard, shards=shards), optional)
         )
     set_aside_if_not_made_by(
         certification_path(wildcards.exp),
         len(shard_indices(wildcards.exp, 0, 1)),
-        dict(gathered, shards=shards),
+        (dict(gathered, shards=shards), optional),
     )
     return paths
 
@@ -231,32 +247,52 @@ def shard_indices(exp, shard, shards):
     return shard_images(selected, shard, shards)
 
 
-def expected_description(exp):
-    """What the description of experiment `exp`'s certification says when this run makes it:
-    its settings, data, and the digest of its model where the model exists."""
+def read_json(path):
+    """A JSON file's content, or None where it is missing or not JSON."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def expected_description(exp, settings=None):
+    """What the description of experiment `exp`'s certification (or, given its `settings`, its
+    prediction file) says when this run makes it: its settings, data, and the digest of its
+    model where the model exists; and, where the description records them (files of earlier
+    versions may not), the test data's digest and the training its model records."""
     size = experiment(config, exp)["image_size"]
-    expected = as_dict(certify_settings(config, exp)) | {
+    settings = certify_settings(config, exp) if settings is None else settings
+    expected = as_dict(settings) | {
         "dataset": config["dataset"],
         "image_size": size,
         "dimension": CHANNELS[config["dataset"]] * size * size,
         "test_images": TEST_IMAGES[config["dataset"]],
     }
+    optional = {}
     if os.path.isfile(model_path(exp)):
         expected["model_sha256"] = file_digest(model_path(exp))
-    return expected
+        training = (checkpoint_metadata(model_path(exp)) or {}).get("training")
+        optional |= {
+            "training": training,
+            "training_method": (training or {}).get("method"),
+        }
+    test_data = read_json(split_description_path(resized("test", size)))
+    if test_data is not None:
+        optional["test_data_sha256"] = test_data.get("sha256")
+    return expected, optional
 
 
 def why_not_made_by(path, rows, expected):
-    """Why the finished certification `path` is not what this run would make, or None."""
+    """Why the finished certification or prediction file `path` is not what this run would
+    make (`expected`: what its description must and may say), or None."""
     damage = shard_damage(path, rows)
     if damage is not None:
         return damage
-    try:
-        with open(description_path(path)) as handle:
-            description = json.load(handle)
-    except (OSError, ValueError):
+    description = read_json(description_path(path))
+    if description is None:
         return "its description is missing or not JSON"
-    mismatch = description_mismatch(description, expected)
+    mismatch = description_mismatch(description, *expected)
     if mismatch is not None:
         return mismatch
     digest = description.get("rows_sha256")
@@ -265,24 +301,83 @@ def why_not_made_by(path, rows, expected):
     return None
 
 
-def set_aside_if_not_made_by(path, rows, expected):
-    """Move a finished certification that is damaged, holds other than `rows` rows, or is not
-    what `expected` describes (and its description) to `.damaged`; Snakemake would otherwise
-    take it as done."""
-    if not os.path.exists(path):
-        return
-    why = why_not_made_by(path, rows, expected)
-    if why is None:
+def set_aside(path, why, companions=()):
+    """A finished file that is not what this run makes (`why`): a run moves it and its
+    `companions` to `.damaged`, so that Snakemake, which would take it as done, makes it
+    again; a dry run moves nothing and plans the job that makes it (and every job after it),
+    so that it lists every job a run would do. A job's own Snakemake process (SLURM) leaves
+    this to the main one."""
+    if not workflow.is_main_process:
         return
     if workflow.dryrun:
+        workflow.dag.forcefiles.add(path)
         logger.warning(
             f"{path}: {why}; a run (not a dry run) sets it aside and makes it again"
         )
         return
-    for damaged in (path, description_path(path)):
+    for damaged in (path, *companions):
         if os.path.exists(damaged):
             os.replace(damaged, f"{damaged}.damaged")
     logger.warning(f"{path}: {why}; set aside as {path}.damaged and made again")
+
+
+def set_aside_if_not_made_by(path, rows, expected):
+    """Set aside a finished certification or prediction file that is damaged, holds other than
+    `rows` rows, or is not what `expected` describes (and its description)."""
+    if not os.path.exists(path):
+        return
+    why = why_not_made_by(path, rows, expected)
+    if why is not None:
+        set_aside(path, why, [description_path(path)])
+
+
+def model_not_made_by(exp):
+    """Why experiment `exp`'s finished model is not the one its train (or import) job makes
+    (another method, sigma, setting, image size or data; another released file), or None; read
+    without torch (`checks.checkpoint_metadata`)."""
+    spec = experiment(config, exp)
+    facts = dict(
+        image_size=spec["image_size"],
+        channels=CHANNELS[config["dataset"]],
+        dataset=config["dataset"],
+    )
+    if "checkpoint" in spec:
+        source = spec["checkpoint"]
+        imported = {
+            "format": source["format"],
+            "source_sha256": file_digest(source["path"]),
+        }
+        return checkpoint_mismatch(
+            checkpoint_metadata(model_path(exp)), imported=imported, **facts
+        )
+    data = {
+        split: (
+            read_json(split_description_path(resized(split, spec["image_size"]))) or {}
+        ).get("sha256")
+        for split in ("train", "test")
+    }
+    return checkpoint_mismatch(
+        checkpoint_metadata(model_path(exp)),
+        training=as_dict(train_settings(config, exp)),
+        data_sha256=data,
+        **facts,
+    )
+
+
+def checked_model(exp, companions=()):
+    """Set aside experiment `exp`'s model (and `companions`) where it is not the one its job
+    makes; planned before Snakemake decides which jobs run."""
+    if os.path.exists(model_path(exp)):
+        why = model_not_made_by(exp)
+        if why is not None:
+            set_aside(model_path(exp), why, companions)
+
+
+def training_data(wildcards):
+    """The train job's inputs (the resized splits); first, its finished model is checked."""
+    checked_model(wildcards.exp, [metrics_path(wildcards.exp)])
+    size = experiment(config, wildcards.exp)["image_size"]
+    return {"train": resized("train", size), "test": resized("test", size)}
 
 
 def every_shard():
@@ -315,13 +410,23 @@ def released_checkpoint(wildcards):
     return experiment(config, wildcards.exp)["checkpoint"]
 
 
+def released_checkpoint_path(wildcards):
+    """The import job's input; first, its finished model is checked."""
+    checked_model(wildcards.exp)
+    return released_checkpoint(wildcards)["path"]
+
+
 def certify_options(wildcards):
     """The certification script's settings options (settings.CertifySettings)."""
     return to_arguments(certify_settings(config, wildcards.exp))
 
 
-# The analysis scripts' settings options (settings.AnalysisSettings).
-ANALYSIS_OPTIONS = to_arguments(analysis_settings(config))
+# The report's categories, which it lists in alphabetical order: the paper's figure first,
+# then the tables (the paper's, benchmark, first by name), the other figures, the provenance.
+PAPERS_FIGURE = "1. The paper's figure"
+TABLES = "2. Tables"
+FIGURES = "3. Figures"
+PROVENANCE = "4. Provenance"
 
 
 def predict_options(wildcards):
@@ -331,6 +436,24 @@ def predict_options(wildcards):
 
 def prediction_path(exp):
     return f"{RESULTS}/predict/{exp}.tsv"
+
+
+def checked_predictions(wildcards):
+    """Every experiment's prediction file, each first set aside where it is not what this run
+    makes (damaged, edited, another model's or settings')."""
+    paths = []
+    for exp in EXPERIMENTS:
+        settings = predict_settings(config, exp)
+        rows = len(
+            selected_images(
+                TEST_IMAGES[config["dataset"]], settings.skip, settings.max_images
+            )
+        )
+        set_aside_if_not_made_by(
+            prediction_path(exp), rows, expected_description(exp, settings)
+        )
+        paths.append(prediction_path(exp))
+    return paths
 
 
 def models():

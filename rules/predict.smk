@@ -31,14 +31,15 @@ rule predict:
 
 rule prediction_table:
     input:
-        [prediction_path(exp) for exp in EXPERIMENTS],
+        checked_predictions,
     output:
-        report(
-            f"{RESULTS}/tables/predict.csv",
-            caption="../report/predict.rst",
-            category="Tables",
-        ),
+        f"{RESULTS}/tables/predict.csv",
         f"{RESULTS}/tables/predict.md",
+        report(
+            f"{RESULTS}/tables/predict.html",
+            caption="../report/predict.rst",
+            category=TABLES,
+        ),
     log:
         log_path("prediction_table", "predict"),
     benchmark:

@@ -4,8 +4,7 @@
 
 rule train:
     input:
-        train=lambda wc: resized("train", experiment(config, wc.exp)["image_size"]),
-        test=lambda wc: resized("test", experiment(config, wc.exp)["image_size"]),
+        unpack(training_data),
     output:
         model=model_path("{exp}"),
         metrics=metrics_path("{exp}"),
@@ -36,7 +35,7 @@ rule train:
 
 rule import_checkpoint:
     input:
-        lambda wc: released_checkpoint(wc)["path"],
+        released_checkpoint_path,
     output:
         model_path("{exp}"),
     log:

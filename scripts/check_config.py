@@ -4,7 +4,6 @@ file, line and column, which Snakemake's own message does not), then the configu
 make merged over config.yaml, as the workflow validates it.
 
     python scripts/check_config.py my_overlay.yaml [more.yaml ...]"""
-import argparse
 from pathlib import Path
 
 from linf_smoothing import cli
@@ -14,7 +13,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("overlays", nargs="*", type=Path, help="files given to snakemake with --configfile")
     args = parser.parse_args()
     config = load_yaml(CONFIG)

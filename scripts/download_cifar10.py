@@ -3,7 +3,6 @@
 
 Offline: put cifar-10-python.tar.gz into ROOT first; it is verified and extracted.
 """
-import argparse
 import logging
 
 from linf_smoothing import cli
@@ -11,7 +10,7 @@ from linf_smoothing.data import download_cifar10
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("--root", required=True, help="folder for the archive and cifar-10-batches-py/")
     args = parser.parse_args()
     folder = download_cifar10(args.root)

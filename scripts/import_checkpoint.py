@@ -10,7 +10,6 @@ CIFAR ResNet-110; cohen: Cohen et al.'s or Salman et al.'s CIFAR-10 checkpoint (
 arch and state_dict, the ResNet behind CIFAR-10's normalization, which becomes part of the
 imported model). The file is read with weights_only, so a malicious pickle cannot run code;
 the imported model computes the same logits as the released one (linf_smoothing.released)."""
-import argparse
 from pathlib import Path
 
 from linf_smoothing import cli
@@ -18,24 +17,16 @@ from linf_smoothing.checks import file_digest
 from linf_smoothing.errors import CheckpointError
 from linf_smoothing.models import cifar_resnet
 from linf_smoothing.released import FORMATS, convert
-from linf_smoothing.results import save_checkpoint
+from linf_smoothing.results import load_torch_file, save_checkpoint
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("--format", required=True, choices=FORMATS, help="whose checkpoint it is")
     parser.add_argument("--checkpoint", required=True, type=Path, help="the released checkpoint")
     parser.add_argument("--out", required=True, type=Path, help="the checkpoint in this project's format (.pt)")
     args = parser.parse_args()
-    import torch
-
-    if not args.checkpoint.exists():
-        raise CheckpointError(f"{args.checkpoint} is missing: give the path of the released checkpoint")
-    try:
-        released = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated, foreign or unsafe files
-        raise CheckpointError(f"{args.checkpoint} is not a loadable checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    released = load_torch_file(args.checkpoint, f"give the path of the released {args.format} checkpoint")
     state, metadata = convert(released, args.format)
     model = cifar_resnet(**metadata["architecture"], in_channels=metadata["in_channels"],
                          num_classes=metadata["num_classes"])

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Plot per-epoch training curves (loss; accuracy on noisy train and test images and on
-clean test images) from the metrics tables that train.py writes.
+clean test images; the learning-rate steps) from the metrics tables that train.py writes, a
+row per training method.
 
     python scripts/plot_training.py size32=results/models/size32/epochs.tsv ... --outdir results/figures
 
@@ -13,17 +14,18 @@ from pathlib import Path
 import pandas as pd
 
 from linf_smoothing import cli
-from linf_smoothing.analysis import architecture_name, dataset_name, training_figure
+from linf_smoothing.analysis import architecture_name, dataset_name, training_method_label
+from linf_smoothing.checks import checkpoint_metadata
+from linf_smoothing.figures import Shown, training_figure
 from linf_smoothing.training import METRIC_COLUMNS
 
 
-def checkpoint_metadata(path: Path) -> dict:
-    """The metadata of a checkpoint (an empty dict where there is none)."""
-    if not path.exists():
-        return {}
-    from linf_smoothing.results import load_checkpoint
-
-    return load_checkpoint(path)["metadata"]
+def shown_training(metadata: dict) -> Shown:
+    """A training run as the figure shows it: its method (SmoothAdv with its attack), image size
+    and sigma, as its checkpoint records them."""
+    training = metadata.get("training") or {}
+    return Shown(training_method_label(training), metadata.get("image_size"),
+                 {"noise": f"σ {training['sigma']:g}"} if "sigma" in training else {})
 
 
 def default_title(metadata: dict[str, dict]) -> str:
@@ -54,11 +56,11 @@ def main() -> None:
         if missing:
             raise ValueError(f"{path} is not a metrics table of train.py: columns {sorted(missing)} are missing")
         histories[label] = history
-        metadata[label] = checkpoint_metadata(Path(checkpoints.get(label, Path(path).parent / "model.pt")))
-    methods = {label: m.get("training", {}).get("method") for label, m in metadata.items()}
+        metadata[label] = checkpoint_metadata(Path(checkpoints.get(label, Path(path).parent / "model.pt"))) or {}
+    shown = {label: shown_training(m) for label, m in metadata.items()}
     title = args.title or default_title(metadata)
     paths = [args.outdir / "training_curves.png", args.outdir / "training_curves.pdf"]
-    training_figure(histories, title, paths, methods)
+    training_figure(histories, title, paths, shown)
     print("\n".join(map(str, paths)))
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Write a provenance record (JSON) of a workflow run: the effective configuration, the git
-commit and whether the tree was dirty, package versions, device and hardware, and the wall
+commit of this checkout and whether its tree was dirty, package versions, device and hardware, and the wall
 time of each stage (from Snakemake's benchmark files)."""
 import argparse
 import json
@@ -17,6 +17,9 @@ import torch
 from linf_smoothing import cli
 from linf_smoothing.results import atomic_path
 
+# The checkout that ran the workflow: this script's (found here, not passed by the rule, so
+# that the rule's parameters hold no absolute path and a moved folder reruns nothing).
+REPOSITORY = Path(__file__).resolve().parents[1]
 PACKAGES = ["torch", "torchvision", "snakemake", "numpy", "scipy", "statsmodels", "pandas", "matplotlib",
             "seaborn", "scikit-learn", "linf-smoothing"]
 
@@ -60,14 +63,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", required=True, help="the effective configuration, as JSON")
     parser.add_argument("--benchmarks", required=True, type=Path, help="Snakemake's benchmark folder")
-    parser.add_argument("--repository", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
-    status = git(args.repository, "status", "--porcelain")
+    status = git(REPOSITORY, "status", "--porcelain")
     record = {
         "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": json.loads(args.config),
-        "git": {"commit": git(args.repository, "rev-parse", "HEAD"),
+        "git": {"commit": git(REPOSITORY, "rev-parse", "HEAD"),
                 "dirty": None if status is None else bool(status)},
         "packages": package_versions(),
         "python": platform.python_version(),

@@ -7,21 +7,21 @@ leaves unspecified. For each file (ours, with the per-class counts) this prints 
 images have a tie for the top class or the runner-up, and, against torch.topk's order on this
 machine and against ties to the highest index, on how many images the chosen classes, the
 radius and the abstention differ, and the natural and certified accuracy at --threshold of
-each certificate. The README's "Differences from the original code" quotes it on the demo:
+each certificate. docs/differences.md quotes it on the demo:
 
     python scripts/tie_order.py results/demo/certify/size8.tsv results/demo/certify/size12.tsv \\
         results/demo/certify/size16.tsv
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from linf_smoothing.certificates import ABSTAIN, certify_counts, parse_counts
+from linf_smoothing import cli, validators
+from linf_smoothing.certificates import ABSTAIN, VARIANTS, certify_counts, parse_counts
 from linf_smoothing.noises import Noise, noise_from_description
 from linf_smoothing.results import load_certification
 
@@ -97,14 +97,16 @@ def compare(path: Path, threshold: float, variants: list[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("files", nargs="+", type=Path, help="certification TSVs of this project (with counts)")
-    parser.add_argument("--threshold", type=float, default=2 / 255, help="l-inf radius of the certified accuracy")
-    parser.add_argument("--variants", nargs="+", default=["blum", "sound_top2"], help="certificates to compare")
+    parser.add_argument("--threshold", type=validators.positive_finite, default=2 / 255,
+                        help="l-inf radius of the certified accuracy")
+    parser.add_argument("--variants", nargs="+", default=["blum", "sound_top2"], choices=VARIANTS,
+                        help="certificates to compare")
     args = parser.parse_args()
     for path in args.files:
         compare(path, args.threshold, args.variants)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -14,14 +14,12 @@ from linf_smoothing.analysis import (
     Declared,
     benchmark_table,
     certified_accuracy,
-    curve_figure,
     every_nth,
     load_run,
     summarize,
-    training_figure,
-    vary_dim_figure,
     with_scaled_radii,
 )
+from linf_smoothing.figures import curve_figure, training_figure, vary_dim_figure
 from linf_smoothing.results import read_certification
 
 ORIGINAL = ROOT / "reference" / "original"
@@ -31,7 +29,7 @@ FILES = {
     "size48": "output_noise18_size48_l2trades06525_beta6",
     "size64": "output_noise24_size64_l2trades087_beta6",
 }
-PUBLISHED = {  # PAPER.md: images, natural, certified at 2/255, abstentions
+PUBLISHED = {  # docs/paper.md: images, natural, certified at 2/255, abstentions
     "size32_full": (10000, 0.7884, 0.6255, 30),
     "size32": (500, 0.780, 0.622, 1),
     "size48": (500, 0.770, 0.586, 0),
@@ -86,10 +84,10 @@ def test_vary_dim_figure_draws_one_curve_per_run_and_the_marks(tmp_path):
     assert [line.get_label() for line in curves] == [f"{label}, {AS_IN_FILE}" for label, _ in runs]
     marks = sorted(float(line.get_xdata()[0]) for line in ax.lines if line not in curves)
     assert marks == pytest.approx([2 / 255, 0.008252])
-    assert ax.get_xlim() == (0.0, 0.01) and ax.get_ylim() == (0.0, 1.0)
-    assert ax.get_title() == "CIFAR-10, ResNet110"
+    assert ax.get_xlim() == (0.0, 0.01) and ax.get_ylim() == (0.0, 100.0)
+    assert fig.subfigs[0]._suptitle.get_text() == "CIFAR-10, ResNet110"
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[1].read_bytes()[:4] == b"%PDF"
-    np.testing.assert_allclose(curves[0].get_ydata(), certified_accuracy(runs["size32", AS_IN_FILE], radii))
+    np.testing.assert_allclose(curves[0].get_ydata(), 100 * certified_accuracy(runs["size32", AS_IN_FILE], radii))
 
 
 def test_analyze_script_on_the_originals_files(tmp_path):
@@ -145,12 +143,12 @@ def test_curve_and_training_figures_have_their_curves(tmp_path):
     fig = training_figure({"a": history, "b": history}, "training", [tmp_path / "t.png", tmp_path / "t.pdf"])
     loss_ax, acc_ax = fig.axes
     assert len(loss_ax.lines) == 2 and len(acc_ax.lines) == 6
-    assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylim() == (0.0, 1.0)
+    assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylim() == (0.0, 100.0)
     assert (tmp_path / "t.png").stat().st_size > 0 and (tmp_path / "t.pdf").stat().st_size > 0
 
 
 COHEN = ROOT / "reference" / "cohen"
-COHEN_NUMBERS = {  # reference/cohen (and ../shared/reference/cohen/README.md), computed there from the files
+COHEN_NUMBERS = {  # reference/cohen/README.md, computed there from the files
     0.12: dict(natural=0.8317, abstentions=324, l2=(0.5977, 0.0, 0.0), linf=0.3399),
     0.25: dict(natural=0.7665, abstentions=795, l2=(0.6116, 0.4225, 0.2506), linf=0.4783),
 }
@@ -301,7 +299,7 @@ def test_a_label_given_twice_or_a_declaration_for_no_file_is_one_line(tmp_path):
             ([f"x={a}", "--published", f"x={b}", "--radius-norm", "linf", "--noise", "x=0.12:3072"],
              "the label 'x' is given to more than one file"),
             ([f"x={a}", "--radius-norm", "linf", "--noise", "x=0.12:3072", "y=0.18:6912"],
-             "--noise, --radius-norm, --n or --alpha names 'y', which labels no file")):
+             "--noise, --radius-norm, --n, --alpha or --pixel-max names 'y', which labels no file")):
         result = subprocess.run(script + extra, capture_output=True, text=True)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith(f"error: {message}"), lines

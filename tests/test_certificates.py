@@ -26,7 +26,7 @@ LIMIT = ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / RUNS)  # alpha + 3 binomial 
 
 
 def test_the_analytic_cases_have_their_closed_form_radii():
-    """PAPER.md's three-class case (0.90 / 0.045 / 0.055, sigma 1) has exact radius 1.4399; a
+    """docs/certificates.md's three-class case (0.90 / 0.045 / 0.055, sigma 1) has exact radius 1.4399; a
     half-space at distance m has radius m; the ten-class case is tight for the top-2 formula."""
     three = three_class()
     np.testing.assert_allclose(three.probabilities(), [0.9, 0.045, 0.055], atol=1e-12)

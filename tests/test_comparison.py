@@ -8,19 +8,21 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from test_figures import assert_legends_outside, curves_of, vertical_marks
+from test_figures import assert_nothing_overlaps, curves_of, vertical_marks
 
 from conftest import ROOT
-from linf_smoothing.analysis import Declared, Run, certified_accuracy, every_nth, load_run
-from linf_smoothing.comparison import (
+from linf_smoothing.analysis import (
     NOT_RECORDED,
-    average_certified_radius,
+    Declared,
+    Run,
+    certified_accuracy,
+    every_nth,
     image_size,
+    load_run,
     method_label,
-    methods_figure,
-    methods_table,
-    write_methods_table,
 )
+from linf_smoothing.comparison import average_certified_radius, methods_table, write_methods_table
+from linf_smoothing.figures import methods_figure
 from test_analysis import COHEN, FILES, ORIGINAL, PUBLISHED
 
 THRESHOLD = 2 / 255
@@ -107,7 +109,7 @@ def test_the_markdown_has_a_row_per_method_and_certificate_and_a_column_group_pe
     runs["second_ddn8"] = synthetic_run("smoothadv", 8, 0.25, 99, {"method": "smoothadv", "attack": "ddn"})
     certified = {(label, c): run.frame for label, run in runs.items() for c in ("blum", "sound_top2")}
     table = methods_table(runs, certified, THRESHOLD)
-    _, markdown = write_methods_table(table, tmp_path, THRESHOLD)
+    _, markdown, html = write_methods_table(table, tmp_path, THRESHOLD)
     lines = markdown.read_text().splitlines()
     assert lines[0].count("size 8, d 64:") == 3 and lines[0].count("size 16, d 256:") == 3
     rows = [line.split(" | ")[:2] for line in lines[2:] if line.startswith("| ")]
@@ -118,6 +120,8 @@ def test_the_markdown_has_a_row_per_method_and_certificate_and_a_column_group_pe
     row = table[(table["label"] == "gaussian16") & (table["certificate"] == "blum")].iloc[0]
     gaussian = next(line for line in lines if line.startswith("| Gaussian augmentation | blum |"))
     assert f"{100 * row.certified_accuracy:.2f}%" in gaussian and f"{row.acr_normalized:.3f}" in gaussian
+    # the report's page: the same cells, in percent
+    assert f"<td>{100 * row.certified_accuracy:.2f}%</td>" in html.read_text()
 
 
 @pytest.mark.parametrize("column", ["radius", "radius_over_sigma"])
@@ -130,39 +134,47 @@ def test_a_panel_per_method_a_curve_per_size_and_certificate(tmp_path, column):
     panels = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in panels] == ["Gaussian augmentation", "SmoothAdv (PGD)", "SmoothAdv (DDN)"]
     radii = np.linspace(0, x_max, 101)
+    colours, markers = [], []
     for ax in panels:
         curves = curves_of(ax, radii)
         assert len(curves) == 2 * 2  # sizes x certificates
-        assert len({c.get_color() for c in curves}) == 2 and len({c.get_marker() for c in curves}) == 2
+        colours.append(tuple(dict.fromkeys(c.get_color() for c in curves)))
+        markers.append({c.get_marker() for c in curves})
+    # each method one run per size: the colour says the size in every panel, the marker the method
+    assert len(set(colours)) == 1 and len(colours[0]) == 2
+    assert all(len(m) == 1 for m in markers) and len(set.union(*markers)) == 3
     # the threshold in the panel's unit: 2/255, or 2/255 * sqrt(d) / sigma per size (8 / 0.25 = 16 / 0.5 here)
     expected = THRESHOLD if column == "radius" else THRESHOLD * 8 / 0.25
-    # ... one black line where the sizes share it (a line per size, in its colour, otherwise)
     assert all(x == pytest.approx(expected) and colour == (0, 0, 0) for x, colour, _ in vertical_marks(panels[0]))
     curve = curves_of(panels[0], radii)[0]
     label = "gaussian8"
     scale = 1.0 if column == "radius" else math.sqrt(64) / 0.25
-    assert np.allclose(curve.get_ydata(), certified_accuracy(runs[label].frame, radii / scale))
-    assert_legends_outside(fig)
+    assert np.allclose(curve.get_ydata(), 100 * certified_accuracy(runs[label].frame, radii / scale))
+    assert_nothing_overlaps(fig)
     assert (tmp_path / "m.png").stat().st_size > 0
 
 
 def test_analyze_writes_the_methods_outputs_in_their_folders(tmp_path):
-    """analyze.py --only methods on the original's files (no method recorded: one panel)."""
+    """analyze.py on the original's files (no method recorded: one panel): the tables in OUTDIR,
+    every figure in --figure-outdir."""
     arguments = [f"{label}={ORIGINAL / FILES[label]}" for label in ("size32", "size48", "size64")]
     command = [sys.executable, str(ROOT / "scripts" / "analyze.py"), *arguments, "--radius-norm", "linf",
                "--noise", "size32=0.12:3072", "size48=0.18:6912", "size64=0.24:12288", "--n", "100000",
-               "--alpha", "0.001", "--only", "methods", "--outdir", str(tmp_path / "tables"),
+               "--alpha", "0.001", "--outdir", str(tmp_path / "tables"),
                "--figure-outdir", str(tmp_path / "figures")]
     subprocess.run(command, check=True, capture_output=True, text=True)
-    assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["methods.csv", "methods.md"]
-    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
-        "methods_linf.pdf", "methods_linf.png", "methods_normalized.pdf", "methods_normalized.png"]
+    assert {"methods.csv", "methods.md", "methods.html"} <= {p.name for p in (tmp_path / "tables").iterdir()}
+    assert not list((tmp_path / "tables").glob("*.p[nd][gf]"))
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(
+        f"{name}.{ext}" for name in ("vary_dim", "certified_l2", "certified_normalized", "methods_linf",
+                                     "methods_normalized") for ext in ("png", "pdf"))
     table = pd.read_csv(tmp_path / "tables" / "methods.csv")
     assert list(table["certified_accuracy"]) == pytest.approx([PUBLISHED[f"size{s}"][2] for s in (32, 48, 64)])
 
 
-def test_thresholds_that_differ_by_size_take_the_sizes_colours(tmp_path):
-    """sigma fixed while d grows: 2/255 lies at another normalized radius for each size."""
+def test_thresholds_that_differ_by_size_are_marked_in_the_runs_colours(tmp_path):
+    """sigma fixed while d grows: 2/255 lies at another normalized radius for each size, a
+    black line each with a triangle above in its run's colour."""
     from matplotlib.colors import to_rgb
 
     runs = {"g8": synthetic_run("gaussian", 8, 0.25, 1), "g16": synthetic_run("gaussian", 16, 0.25, 2)}
@@ -170,11 +182,14 @@ def test_thresholds_that_differ_by_size_take_the_sizes_colours(tmp_path):
     fig = methods_figure(runs, certified, "radius_over_sigma", "x", 3.0, "t", [tmp_path / "m.png"], THRESHOLD,
                          radius_points=101)
     ax = fig.axes[0]
-    colours = {round(float(line.get_xdata()[0]) / THRESHOLD): to_rgb(line.get_color())
-               for line in ax.lines if len(line.get_xdata()) == 2}
-    curves = {to_rgb(line.get_color()) for line in curves_of(ax, np.linspace(0, 3, 101))}
-    assert sorted(colours) == [32, 64]  # sqrt(d) / sigma: 8 / 0.25 and 16 / 0.25
-    assert colours[32] != colours[64] and set(colours.values()) == curves
+    marks = vertical_marks(ax)
+    assert sorted(round(x / THRESHOLD) for x, _, _ in marks) == [32, 64]  # sqrt(d) / sigma: 8 / 0.25 and 16 / 0.25
+    assert {colour for _, colour, _ in marks} == {(0.0, 0.0, 0.0)}
+    triangles = {round(float(line.get_xdata()[0]) / THRESHOLD): to_rgb(line.get_color())
+                 for line in ax.lines if len(line.get_xdata()) == 1 and line.get_marker() == "v"}
+    curves = {line.get_label().split(",")[0]: to_rgb(line.get_color())
+              for line in curves_of(ax, np.linspace(0, 3, 101))}
+    assert triangles == {32: curves["g8"], 64: curves["g16"]} and curves["g8"] != curves["g16"]
 
 
 def test_one_method_alone_keeps_its_legend_off_the_title(tmp_path):
@@ -184,4 +199,4 @@ def test_one_method_alone_keeps_its_legend_off_the_title(tmp_path):
     fig = methods_figure(runs, certified, "radius", "x", 0.1, "scikit-learn digits, ResNet-8",
                          [tmp_path / "m.png"], THRESHOLD, "all certified test images", radius_points=101)
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 1
-    assert_legends_outside(fig)
+    assert_nothing_overlaps(fig)

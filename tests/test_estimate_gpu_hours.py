@@ -1,18 +1,14 @@
-"""benchmarks/estimate_gpu_hours.py: its FLOP counts against closed forms written from the
-architecture and the textbook, not from the code under test."""
+"""The FLOP counts of ``linf_smoothing.costs`` (benchmarks/estimate_gpu_hours.py's GPU hours, the
+CPU-time check of ``device: auto``) against closed forms written from the architecture and the
+textbook, not from the code under test."""
 from __future__ import annotations
-
-import sys
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import ROOT
+from linf_smoothing.costs import sampling_flops, training_step_flops
 from linf_smoothing.settings import TrainSettings
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from estimate_gpu_hours import sampling_flops, training_step_flops  # noqa: E402
 
 
 def conv_flops(c_in: int, c_out: int, k: int, h: int, w: int) -> int:

@@ -93,7 +93,7 @@ BAD_NOISES = [
     ("a missing parameter", _experiment(noise="generalized_gaussian"),
      "experiments[0]: experiment size8 uses noise generalized_gaussian, which needs noise_p"),
     ("a parameter out of its range", _experiment(noise="generalized_gaussian", noise_p=0.5),
-     "experiments[0].noise_p: p = 0.5: the generalized Gaussian's shape p must be a finite number of at least 1"),
+     "experiments[0].noise_p: 0.5 is less than the minimum of 1"),
     ("a top-2 certificate of another noise", _experiment(noise="laplace"),
      "certify.variant: experiment size8 uses noise laplace, which the blum certificate does not certify (its "
      "certificates: cohen): set certify.variant: cohen"),

@@ -465,11 +465,12 @@ def test_smooth_samples_a_named_noise_and_refuses_a_top2_form_for_it():
             return torch.nn.functional.one_hot((x.flatten(1)[:, 0] > margin).long(), 2).float()
 
     smooth = Smooth(HalfSpace(), 2, 0.5, 500, noise="laplace")
-    votes = smooth.votes(torch.zeros(1, 2, 2), 2000, torch.Generator().manual_seed(0))
+    votes = smooth.votes(torch.zeros(1, 2, 2), 2000, generator=torch.Generator().manual_seed(0))
     assert stats.binomtest(int(votes[0]), 2000, 0.9).pvalue > 1e-3
     with pytest.raises(ValueError, match="top-2 form proven for Gaussian noise only"):
-        smooth.certify(torch.zeros(1, 2, 2), 10, 100, 0.01, "sound_top2")
-    cert = smooth.certify(torch.zeros(1, 2, 2), 10, 2000, 0.01, "cohen", torch.Generator().manual_seed(1))
+        smooth.certify(torch.zeros(1, 2, 2), 10, 100, 0.01, variant="sound_top2")
+    cert = smooth.certify(torch.zeros(1, 2, 2), 10, 2000, 0.01, variant="cohen",
+                          generator=torch.Generator().manual_seed(1))
     expected = certify_counts([10, 0], [int(votes[0]), 2000 - int(votes[0])], 0.5, 0.01, "cohen", 4,
                               make_noise("laplace", 0.5, 4))
     assert cert.predict == 0 and cert.radius_l1 > cert.radius_linf > 0 and expected.radius_l1 > 0

@@ -94,7 +94,7 @@ def test_sampling_counts_equal_a_plain_per_sample_loop():
     model = cifar_resnet(8, (4, 8, 8)).eval()
     x = torch.rand(3, 8, 8)
     for num, batch_size in ((300, 64), (64, 64), (10, 64)):
-        fast = sample_counts(model, x, 0.3, num, batch_size, 10, torch.Generator().manual_seed(7))
+        fast = sample_counts(model, x, 0.3, num, batch_size, 10, generator=torch.Generator().manual_seed(7))
         plain = plain_counts(model, x, 0.3, num, batch_size, 10, torch.Generator().manual_seed(7))
         assert fast.sum() == num
         assert np.array_equal(fast, plain)
@@ -105,13 +105,14 @@ def test_predict_returns_the_class_or_abstains():
     assert predict(ConstantClassifier(3), x, 0.5, 100, 0.001, 50, 10) == 3
     # On the decision boundary both classes get about half the votes: abstain.
     model, x = linear_setup(0.0, 0.5)
-    assert predict(model, x, 0.5, 1000, 0.001, 500, 2, torch.Generator().manual_seed(0)) == ABSTAIN
+    assert predict(model, x, 0.5, 1000, 0.001, 500, 2, generator=torch.Generator().manual_seed(0)) == ABSTAIN
 
 
 def test_certify_abstains_on_a_near_tie():
     model, x = linear_setup(0.001, 0.5)
     for variant in ("blum", "cohen", "sound_top2"):
-        cert = certify(model, x, 0.5, 100, 1000, 0.001, 500, 2, variant, torch.Generator().manual_seed(1))
+        cert = certify(model, x, 0.5, 100, 1000, 0.001, 500, 2, variant=variant,
+                       generator=torch.Generator().manual_seed(1))
         assert cert.predict == ABSTAIN and cert.radius_linf == 0.0
 
 
@@ -119,8 +120,8 @@ def test_certify_is_repeatable_with_a_seed():
     torch.manual_seed(0)
     model = cifar_resnet(8, (4, 8, 8)).eval()
     x = torch.rand(3, 8, 8)
-    runs = [certify(model, x, 0.25, 50, 500, 0.001, 128, 10, "blum", torch.Generator().manual_seed(11))
-            for _ in range(2)]
+    runs = [certify(model, x, 0.25, 50, 500, 0.001, 128, 10, variant="blum",
+                    generator=torch.Generator().manual_seed(11)) for _ in range(2)]
     assert runs[0] == runs[1]
 
 
@@ -133,8 +134,8 @@ def test_compiled_sampling_counts_match_eager():
     model = cifar_resnet(8, (4, 8, 8)).eval()
     compiled = inference_model(copy.deepcopy(model), torch.device("cpu"), compile=True)
     x = torch.rand(3, 8, 8)
-    eager = sample_counts(model, x, 0.3, 512, 128, 10, torch.Generator().manual_seed(3))
-    fast = sample_counts(compiled, x, 0.3, 512, 128, 10, torch.Generator().manual_seed(3))
+    eager = sample_counts(model, x, 0.3, 512, 128, 10, generator=torch.Generator().manual_seed(3))
+    fast = sample_counts(compiled, x, 0.3, 512, 128, 10, generator=torch.Generator().manual_seed(3))
     assert np.abs(eager - fast).sum() <= 2  # float rounding may flip a near-tie
 
 
@@ -143,15 +144,39 @@ def test_the_smoothed_classifier_object_and_the_functions_agree():
     model = cifar_resnet(8, (4, 8, 8)).eval()
     x = torch.rand(3, 8, 8)
     smooth = Smooth(model, num_classes=10, sigma=0.25, batch_size=128)
-    counts = smooth.sample(x, 50, 500, torch.Generator().manual_seed(2))
+    counts = smooth.sample(x, 50, 500, generator=torch.Generator().manual_seed(2))
     assert counts.selection.sum() == 50 and counts.estimation.sum() == 500
-    assert smooth.certify(x, 50, 500, 0.001, "sound_top2", torch.Generator().manual_seed(2)) == certify(
-        model, x, sigma=0.25, n0=50, n=500, alpha=0.001, batch_size=128, num_classes=10, variant="sound_top2",
-        generator=torch.Generator().manual_seed(2))
-    assert smooth.predict(x, 300, 0.01, torch.Generator().manual_seed(3)) == predict(
-        model, x, 0.25, 300, 0.01, 128, 10, torch.Generator().manual_seed(3))
+    assert smooth.certify(x, 50, 500, 0.001, variant="sound_top2", generator=torch.Generator().manual_seed(2)) == (
+        certify(model, x, sigma=0.25, n0=50, n=500, alpha=0.001, batch_size=128, num_classes=10, variant="sound_top2",
+                generator=torch.Generator().manual_seed(2)))
+    assert smooth.predict(x, 300, 0.01, generator=torch.Generator().manual_seed(3)) == predict(
+        model, x, 0.25, 300, 0.01, 128, 10, generator=torch.Generator().manual_seed(3))
     with pytest.raises(ValueError, match="unknown certificate variant"):
-        smooth.certify(x, 5, 5, 0.01, "top3")
+        smooth.certify(x, 5, 5, 0.01, variant="top3")
+
+
+@pytest.mark.parametrize("call, message", [
+    # Cohen et al.'s calls (locuslab/smoothing, code/certify.py and code/predict.py): the batch size last
+    (lambda s, x: s.certify(x, 10, 100, 0.001, 64),
+     "Smooth.certify() takes x, n0, n, alpha by position and variant=, generator= by keyword; Cohen et al.'s "
+     "smooth.certify(x, n0, n, alpha, batch_size) passes the batch size fifth: here it is given once, to "
+     "Smooth(model, num_classes, sigma, batch_size)"),
+    (lambda s, x: s.certify(x, 10, 100, 0.001, batch_size=64), "Cohen et al.'s smooth.certify("),
+    (lambda s, x: s.predict(x, 100, 0.001, 64),
+     "Smooth.predict() takes x, n, alpha by position and generator= by keyword; Cohen et al.'s "
+     "smooth.predict(x, n, alpha, batch_size) passes the batch size fourth"),
+    (lambda s, x: certify(s.model, x, 0.25, 10, 100, 0.001, 64, 10, "cohen"),
+     "certify() takes model, x, sigma, n0, n, alpha, batch_size, num_classes by position and variant=, "
+     "generator=, mixed_precision= by keyword"),
+    (lambda s, x: predict(s.model, x, 0.25, 100, 0.001, 64, 10, None),
+     "predict() takes model, x, sigma, n, alpha, batch_size, num_classes by position and generator= by keyword"),
+])
+def test_a_positional_option_is_refused_with_where_it_goes(call, message):
+    """A fifth positional argument once became ``variant`` and failed far from the call."""
+    smooth = Smooth(ConstantClassifier(3), num_classes=10, sigma=0.25, batch_size=64)
+    with pytest.raises(TypeError) as error:
+        call(smooth, torch.zeros(1, 4, 4))
+    assert message in str(error.value) and "\n" not in str(error.value)
 
 
 @pytest.mark.parametrize("call, message", [

@@ -1,4 +1,4 @@
-"""The TRADES + noise loss, point by point against PAPER.md."""
+"""The TRADES + noise loss, point by point against docs/paper.md."""
 import pytest
 import torch
 import torch.nn.functional as F

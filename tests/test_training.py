@@ -1,3 +1,6 @@
+import logging
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -74,3 +77,23 @@ def test_an_unknown_method_stops_before_training():
     with pytest.raises(ValueError, match="unknown training method 'mart'"):
         train(cifar_resnet(8, (4, 8, 8), in_channels=1, num_classes=2), x, y, x, y, settings(method="mart"),
               torch.device("cpu"))
+
+
+def test_training_shows_its_progress_within_each_epoch_when_asked(monkeypatch, caplog):
+    """With lines allowed at any time: one per 5% of an epoch's batches (here per batch, 64
+    images in batches of 8), none at 100%; and none unless asked (the library's default)."""
+    from linf_smoothing import progress
+
+    monkeypatch.setattr(progress, "LOG_MIN_SECONDS", 0.0)
+    x, y = tiny_data()
+    caplog.set_level(logging.INFO, "train")
+    for asked in (False, True):
+        caplog.clear()
+        train(cifar_resnet(8, (4, 8, 8), in_channels=1, num_classes=2), x, y, x, y,
+              settings(method="gaussian", epsilon=0.0, beta=0.0, attack_steps=0, epochs=2, batch_size=8,
+                       lr_milestones=()), torch.device("cpu"), progress=asked)
+        lines = [r.getMessage() for r in caplog.records if r.name == "train"]
+        assert len(lines) == (14 if asked else 0)
+    assert [line.split(" batches")[0] for line in lines[:8]] == [f"epoch 1/2: {k}/8" for k in range(1, 8)] + [
+        "epoch 2/2: 1/8"]
+    assert re.fullmatch(r"epoch 1/2: 4/8 batches \(50%\), [\d,.]+ images/s, 0:00:\d\d left", lines[3]), lines[3]

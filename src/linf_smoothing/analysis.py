@@ -1,4 +1,5 @@
-"""From certification files to the paper's table and its vary-dim figure.
+"""From certification files to the paper's table and the other tables (``figures`` draws the
+figures from what this module computes).
 
 Certified accuracy at l-inf radius r is the share of images whose smoothed prediction is
 correct with a certified radius of at least r; at r = 0 (or any r, for abstentions, whose
@@ -12,9 +13,9 @@ by the user.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -24,9 +25,11 @@ import pandas as pd
 
 from linf_smoothing.bounds import cohen_radius
 from linf_smoothing.certificates import VARIANTS, certify_many, check_sigma, max_certifiable_radius, parse_counts
-from linf_smoothing.datasets import CHANNELS
+from linf_smoothing.datasets import CHANNELS, PUBLISHED_DATASET
 from linf_smoothing.noises import Noise, convert_radius, noise_from_description
 from linf_smoothing.results import atomic_path, load_certification
+from linf_smoothing.settings import OUTPUT_SETTINGS, AnalysisSettings, TrainSettings
+from linf_smoothing.validators import dimension_side, largest_sigma
 
 AS_IN_FILE = "as in file"  # the certificate of a file without counts, whatever made it
 # Published files print radii with three significant digits (0.953 for a ceiling of 0.9527).
@@ -63,6 +66,7 @@ class Declared:
     dimension: int | None = None
     n: int | None = None
     alpha: float | None = None
+    pixel_max: float | None = None  # the images were in [0, pixel_max]: sigma and radii are divided by it
 
 
 # The most any plausible certification certifies, where a file's N or alpha is not stated:
@@ -152,8 +156,8 @@ def load_run(path: Path, declared: Declared | None = None, own: bool = True) -> 
     if description is not None:
         stated = {k: v for k, v in vars(declared).items() if own and v is not None and k != "radius_norm"}
         for key, value in stated.items():
-            if description[key] != value:
-                raise ValueError(f"{path} describes itself with {key} = {description[key]}; "
+            if description.get(key) != value:
+                raise ValueError(f"{path} describes itself with {key} = {description.get(key)}; "
                                  f"leave out the {value} given for it")
         return Run(Path(path), frame, description, description["sigma"], description["dimension"],
                    description["n"], description["alpha"])
@@ -164,6 +168,13 @@ def load_run(path: Path, declared: Declared | None = None, own: bool = True) -> 
         raise ValueError(f"{path} has no description: state the sigma and the input dimension d it was certified "
                          "with, --noise LABEL=SIGMA:DIM (CIFAR-10 at 32 pixels: d = 3072)")
     check_sigma(declared.sigma)
+    if declared.pixel_max is not None:
+        frame["radius"] = frame["radius"] / declared.pixel_max
+        declared = dataclasses.replace(declared, sigma=declared.sigma / declared.pixel_max, pixel_max=None)
+    if declared.sigma > largest_sigma():
+        raise ValueError(f"{path}: sigma {declared.sigma:g} is not a noise level of images in [0, 1] (at most "
+                         f"{largest_sigma():g}; rs4a's largest is 3.5), and would make every radius plausible: "
+                         "correct --noise, or, if the file's images were in [0, 255], declare --pixel-max LABEL=255")
     if dimension_side(declared.dimension) is None:
         channels = sorted(set(CHANNELS.values()))
         raise ValueError(f"{path}: d = {declared.dimension} is not channels x size x size of an image with "
@@ -235,17 +246,74 @@ def summarize(label: str, frame: pd.DataFrame, threshold: float, certificate: st
     }
 
 
+def run_certificates(run: Run, certificates) -> list[str]:
+    """Those of ``certificates`` the run can give (a foreign file: its own certificate alone)."""
+    return [c for c in certificates if c in run.variants] or [run.variants[0]]
+
+
 def certified_runs(runs: dict[str, Run], certificates) -> dict[tuple[str, str], pd.DataFrame]:
-    """(label, certificate) -> rows, for each run and each of ``certificates`` it can give
-    (a foreign file: its own certificate alone)."""
-    out = {}
-    for label, run in runs.items():
-        for certificate in [c for c in certificates if c in run.variants] or [run.variants[0]]:
-            out[label, certificate] = run.certified(certificate)
-    return out
+    """(label, certificate) -> rows, for each run and each of ``certificates`` it can give."""
+    return {(label, certificate): run.certified(certificate)
+            for label, run in runs.items() for certificate in run_certificates(run, certificates)}
 
 
-PUBLISHED_DATASET = "cifar10"  # the dataset of the paper's published rows
+PAPER_THRESHOLD = 2 / 255
+NICE_MANTISSAS = (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest m * 10^k >= ``value`` (> 0) with m one of NICE_MANTISSAS: an axis' end."""
+    power = 10.0 ** math.floor(math.log10(value))
+    return round(next(m for m in NICE_MANTISSAS if m * power >= value * (1 - 1e-12)) * power, 12)
+
+
+def nice_grid(top: float) -> list[float]:
+    """0 and the multiples up to ``top`` (> 0) of the largest step 1, 2 or 5 x 10^k that fits into
+    ``top`` at least four times."""
+    power = 10.0 ** math.floor(math.log10(top / 4))
+    step = max(m * power for m in (1, 2, 5) if m * power <= top / 4 * (1 + 1e-12))
+    return [round(k * step, 12) for k in range(int(top / step * (1 + 1e-12)) + 1)]
+
+
+def largest_radius(runs: dict[str, Run], certificate: str) -> tuple[float, str]:
+    """The largest l-inf radius the runs reach under ``certificate`` (each run: the first it can
+    give): their largest certifiable radius where every run's N and alpha are known, else the
+    largest certified one in the files; and a phrase saying which."""
+    ceilings = {label: run.ceiling(run_certificates(run, [certificate])[0]) for label, run in runs.items()}
+    if None not in ceilings.values():
+        label = max(ceilings, key=ceilings.get)
+        return ceilings[label], f"the largest certifiable radius {ceilings[label]:.4g} ({label})"
+    radii = {label: float(run.frame["radius"].max()) for label, run in runs.items()}
+    label = max(radii, key=radii.get)
+    return radii[label], f"the largest certified radius {radii[label]:.4g} ({label})"
+
+
+def settings_from_data(settings: AnalysisSettings, runs: dict[str, Run],
+                       outputs=tuple(OUTPUT_SETTINGS)) -> tuple[AnalysisSettings, list[str]]:
+    """``settings`` with what it leaves out and ``outputs`` read chosen from the runs, and a line
+    for each value chosen, saying from what: the threshold (the paper's 2/255), the l-inf
+    figures' x range (a round number past the largest radius the runs reach and the threshold)
+    and the grid table's radii (0 and round multiples up to that radius, and the threshold).
+    The paper's files give the paper's x range, 0.01, and its grid."""
+    read = {name for output in outputs for name in OUTPUT_SETTINGS[output]}
+    chosen, notes = {}, []
+    threshold = settings.linf_threshold
+    if threshold is None:
+        threshold = chosen["linf_threshold"] = PAPER_THRESHOLD
+        notes.append(f"linf_threshold {threshold:.6f}: the paper's 2/255 (--linf-threshold sets another)")
+    if (settings.radius_max is None and "radius_max" in read) or (not settings.grid_radii and "grid_radii" in read):
+        largest, which = largest_radius(runs, settings.certificates[0])
+        if settings.radius_max is None and "radius_max" in read:
+            chosen["radius_max"] = nice_ceiling(1.05 * max(largest, threshold))
+            notes.append(f"radius_max {chosen['radius_max']:g}, from the files: past {which} and the threshold "
+                         "(--radius-max sets another)")
+        if not settings.grid_radii and "grid_radii" in read:
+            chosen["grid_radii"] = tuple(sorted({*nice_grid(largest if largest > 0 else threshold), threshold}))
+            notes.append(f"grid_radii {' '.join(f'{r:g}' for r in chosen['grid_radii'])}, from the files: up to "
+                         f"{which}, and the threshold (--grid-radii sets others)")
+    return dataclasses.replace(settings, **chosen), notes
+
+
 
 
 def benchmark_table(runs: dict[tuple[str, str], pd.DataFrame], threshold: float,
@@ -264,6 +332,10 @@ def benchmark_table(runs: dict[tuple[str, str], pd.DataFrame], threshold: float,
                          + "; ".join(method for method, _, _ in PUBLISHED_ROWS))
     paper = []
     if any(d is not None and d != PUBLISHED_DATASET for d in datasets):
+        if published_files:
+            others = sorted({d for d in datasets if d is not None and d != PUBLISHED_DATASET})
+            raise ValueError(f"the published rows ({', '.join(published_files)}) are the paper's {PUBLISHED_DATASET} "
+                             f"table, which a table of {', '.join(others)} runs leaves out: leave out --published")
         return pd.DataFrame([dict(r, computed_from=np.nan) for r in ours], columns=TABLE_COLUMNS)
     for method, certified, natural in PUBLISHED_ROWS:
         row = {"source": "published", "label": method, "certificate": "blum" if "Blum" in method else np.nan,
@@ -287,10 +359,37 @@ def _format(value, column: str) -> str:
     return str(value)
 
 
+# The rendered tables (markdown, LaTeX, the report's HTML) and the figures give accuracies in
+# percent; the CSV files, for programs, keep the fractions that the analysis computes.
+PERCENT_NOTE = "Accuracies and rates in percent; the CSV file of this table holds them as fractions of 1."
+HTML_STYLE = ("body{font-family:sans-serif;font-size:14px}table{border-collapse:collapse}"
+              "th,td{border:1px solid #bbb;padding:3px 8px}td{text-align:right}td:first-child{text-align:left}"
+              "th{background:#eee}p{max-width:60em}")
+
+
+def write_rendered_table(header: list[str], rows: list[list[str]], notes: list[str], stem: Path) -> list[Path]:
+    """The table as STEM.md (markdown) and STEM.html (a page of its own, which the workflow's
+    report shows), each followed by ``notes``, atomically."""
+    import html
+
+    paths = [Path(f"{stem}.md"), Path(f"{stem}.html")]
+    markdown = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    markdown += ["| " + " | ".join(row) + " |" for row in rows]
+    with atomic_path(paths[0]) as tmp:
+        tmp.write_text("\n".join(markdown + [""] + notes) + "\n")
+    page = ['<!DOCTYPE html><html><head><meta charset="utf-8">', f"<style>{HTML_STYLE}</style></head><body>",
+            "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    page += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
+    page += ["</table>"] + [f"<p>{html.escape(note)}</p>" for note in notes] + ["</body></html>"]
+    with atomic_path(paths[1]) as tmp:
+        tmp.write_text("\n".join(page) + "\n")
+    return paths
+
+
 def write_tables(table: pd.DataFrame, outdir: Path, threshold: float, stem: str = "benchmark") -> list[Path]:
-    """benchmark.csv (full precision), benchmark.md and benchmark.tex (booktabs), atomically."""
+    """benchmark.csv (fractions, full precision), benchmark.md, benchmark.html and benchmark.tex
+    (booktabs; percent), atomically."""
     outdir = Path(outdir)
-    paths = [outdir / f"{stem}.csv", outdir / f"{stem}.md", outdir / f"{stem}.tex"]
     header = ["Source", "Method / run", "Certificate", "Images", "Natural acc.",
               f"Certified acc. (l-inf {threshold * 255:g}/255)", "Abstentions", "Abstention rate"]
     shown = TABLE_COLUMNS[:-1]
@@ -300,13 +399,12 @@ def write_tables(table: pd.DataFrame, outdir: Path, threshold: float, stem: str 
             row = row.copy()
             row["label"] = f"{row['label']} [computed from {Path(row['computed_from']).name}]"
         cells.append([_format(row[c], c) for c in shown])
+    paths = [outdir / f"{stem}.csv"]
     with atomic_path(paths[0]) as tmp:
         table.to_csv(tmp, index=False)
-    markdown = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    markdown += ["| " + " | ".join(r) + " |" for r in cells]
-    markdown += ["", CERTIFICATE_NOTE + (" " + PUBLISHED_NOTE if (table["source"] == "published").any() else "")]
-    with atomic_path(paths[1]) as tmp:
-        tmp.write_text("\n".join(markdown) + "\n")
+    notes = [CERTIFICATE_NOTE + (" " + PUBLISHED_NOTE if (table["source"] == "published").any() else ""),
+             PERCENT_NOTE]
+    paths += write_rendered_table(header, cells, notes, outdir / stem)
     latex_header = [h.replace("l-inf ", r"$\ell_\infty$ ").replace("%", r"\%") for h in header]
     latex = [r"\begin{tabular}{lllrrrrr}", r"\toprule", " & ".join(latex_header) + r" \\", r"\midrule"]
     for i, r in enumerate(cells):
@@ -314,7 +412,8 @@ def write_tables(table: pd.DataFrame, outdir: Path, threshold: float, stem: str 
             latex.append(r"\midrule")
         latex.append(" & ".join(c.replace("%", r"\%").replace("&", r"\&") for c in r) + r" \\")
     latex += [r"\bottomrule", r"\end{tabular}"]
-    with atomic_path(paths[2]) as tmp:
+    paths.append(outdir / f"{stem}.tex")
+    with atomic_path(paths[-1]) as tmp:
         tmp.write_text("\n".join(latex) + "\n")
     return paths
 
@@ -331,16 +430,15 @@ def prediction_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def write_prediction_table(table: pd.DataFrame, outdir: Path, stem: str = "predict") -> list[Path]:
+    """predict.csv (fractions), predict.md and predict.html (percent)."""
     outdir = Path(outdir)
-    paths = [outdir / f"{stem}.csv", outdir / f"{stem}.md"]
+    paths = [outdir / f"{stem}.csv"]
     with atomic_path(paths[0]) as tmp:
         table.to_csv(tmp, index=False)
-    lines = ["| run | images | accuracy | abstentions | abstention rate |", "|---|---|---|---|---|"]
-    lines += [f"| {r.label} | {r.images} | {100 * r.accuracy:.2f}% | {r.abstentions} | {100 * r.abstention_rate:.2f}% |"
-              for r in table.itertuples()]
-    with atomic_path(paths[1]) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    return paths
+    rows = [[r.label, str(r.images), f"{100 * r.accuracy:.2f}%", str(r.abstentions), f"{100 * r.abstention_rate:.2f}%"]
+            for r in table.itertuples()]
+    return paths + write_rendered_table(["run", "images", "accuracy", "abstentions", "abstention rate"], rows,
+                                        [PERCENT_NOTE], outdir / stem)
 
 
 def with_scaled_radii(frame: pd.DataFrame, sigma: float, dimension: int) -> pd.DataFrame:
@@ -364,23 +462,22 @@ def radius_grid_table(runs: dict[tuple[str, str], pd.DataFrame], radii, radii_l2
 
 
 def write_radius_grid(table: pd.DataFrame, outdir: Path, stem: str = "certified_at_radii") -> list[Path]:
+    """certified_at_radii.csv (fractions), .md and .html (percent)."""
     outdir = Path(outdir)
-    paths = [outdir / f"{stem}.csv", outdir / f"{stem}.md"]
+    paths = [outdir / f"{stem}.csv"]
     with atomic_path(paths[0]) as tmp:
         table.to_csv(tmp)
     header = ["run", "certificate"] + [f"{'l2 ' if c.startswith('l2 ') else ''}r = {c.removeprefix('l2 ')}"
                                        for c in table.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(list(key) + ["–" if pd.isna(v) else f"{100 * v:.1f}%" for v in row]) + " |"
-              for key, row in table.iterrows()]
-    with atomic_path(paths[1]) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    return paths
+    rows = [list(key) + ["–" if pd.isna(v) else f"{100 * v:.1f}%" for v in row] for key, row in table.iterrows()]
+    return paths + write_rendered_table(header, rows, [f"Certified accuracy at each radius. {PERCENT_NOTE}"],
+                                        outdir / stem)
 
 
 DATASET_NAMES = {"cifar10": "CIFAR-10", "digits": "scikit-learn digits"}
 METHOD_NAMES = {"trades": "TRADES + Gaussian noise", "gaussian": "Gaussian augmentation", "smoothadv": "SmoothAdv",
                 "consistency": "consistency (Jeong & Shin)", "macer": "MACER"}
+NOT_RECORDED = "method not recorded"
 CERTIFICATE_NAMES = {
     "blum": "blum (the original's; not sound in general)",
     "sound_top2": "sound_top2 (sound top-2)",
@@ -397,6 +494,36 @@ def method_name(method: str | None) -> str | None:
     return None if method is None else METHOD_NAMES.get(method, method)
 
 
+def training_method_label(training: dict | None) -> str:
+    """The training method a checkpoint's ``training`` settings record, named: SmoothAdv with
+    its attack (a checkpoint leaves out a method's setting at its default), NOT_RECORDED
+    where none is recorded."""
+    method = (training or {}).get("method")
+    if method is None:
+        return NOT_RECORDED
+    if method == "smoothadv":
+        attack = training.get("attack", next(f.default for f in dataclasses.fields(TrainSettings)
+                                             if f.name == "attack"))
+        return f"{method_name(method)} ({attack.upper()})"
+    return method_name(method)
+
+
+def method_label(run: Run) -> str:
+    """The training method a run's certification records (its checkpoint's settings, which
+    ``certify.py`` copies into the description), named as ``training_method_label`` does."""
+    description = run.description or {}
+    return training_method_label(description.get("training") or
+                                 ({"method": description["training_method"]}
+                                  if description.get("training_method") else None))
+
+
+def image_size(run: Run) -> int:
+    """The run's image size: as its description records it, else from d (a foreign file's,
+    which ``load_run`` checked is channels x size x size)."""
+    size = (run.description or {}).get("image_size")
+    return int(size) if size is not None else dimension_side(run.dimension)
+
+
 def architecture_name(architecture: dict | None) -> str | None:
     """"ResNet-110" for the description's ``architecture`` (depth, widths), None if unknown."""
     if not architecture or "depth" not in architecture:
@@ -404,43 +531,20 @@ def architecture_name(architecture: dict | None) -> str | None:
     return f"ResNet-{architecture['depth']}"
 
 
-def run_facts(run: Run) -> dict:
-    """What a figure can say of a run: dataset, architecture, training method (None where
-    the file does not record it), sigma and d."""
-    description = run.description or {}
-    return {"dataset": dataset_name(description.get("dataset")),
-            "architecture": architecture_name(description.get("architecture")),
-            "method": method_name(description.get("training_method")),
-            "sigma": run.sigma, "dimension": run.dimension}
-
-
 def figure_title(runs: dict[str, Run]) -> str:
     """The figures' default title, from what the runs record: dataset and architecture where
     all runs agree (joined by " / " where they differ), or a note of what the files omit."""
-    facts = [run_facts(run) for run in runs.values()]
+    descriptions = [run.description or {} for run in runs.values()]
     known, missing = [], []
-    for key in ("dataset", "architecture"):
-        values = list(dict.fromkeys(f[key] for f in facts if f[key] is not None))
-        if values:
-            known.append(" / ".join(values))
-        if any(f[key] is None for f in facts):
-            missing.append("dataset" if key == "dataset" else "model")
+    for key, name, missing_name in (("dataset", dataset_name, "dataset"), ("architecture", architecture_name, "model")):
+        values = [name(description.get(key)) for description in descriptions]
+        if any(v is not None for v in values):
+            known.append(" / ".join(dict.fromkeys(v for v in values if v is not None)))
+        if None in values:
+            missing.append(missing_name)
     if not known:
         return "Certified accuracy (" + " and ".join(missing) + " not recorded in the files)"
     return ", ".join(known) + (f" ({' and '.join(missing)} not recorded for some files)" if missing else "")
-
-
-def run_legend(label: str, run: Run, shown: int, total: int, ceiling: float | None = None) -> str:
-    """A run's legend entry: its label, method, sigma and d where known, the images drawn
-    (of how many certified) and its largest certifiable radius."""
-    facts = run_facts(run)
-    details = [facts["method"]] if facts["method"] else []
-    if run.sigma is not None:
-        details.append(f"σ {run.sigma:g}, d {run.dimension}")
-    details.append(f"{shown} of {total} images" if shown != total else f"{shown} images")
-    if ceiling is not None:
-        details.append(f"l-inf ceiling {ceiling:.4g}")
-    return f"{label}: " + ", ".join(details)
 
 
 def subset_note(skip: int) -> str:
@@ -451,224 +555,3 @@ def subset_note(skip: int) -> str:
             "accuracy only where all of a run's images are drawn")
 
 
-def _style():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import seaborn as sns
-
-    sns.set_theme(context="paper", style="whitegrid", font_scale=1.2)
-    return sns
-
-
-def _save(fig, paths) -> None:
-    for path in paths:
-        with atomic_path(Path(path)) as tmp:
-            fig.savefig(tmp, dpi=200, format=Path(path).suffix.lstrip("."), bbox_inches="tight")
-
-
-# A colour and a marker per run, a line style per certificate (the first solid), published
-# reference curves as wide translucent bands behind; vertical marks: the threshold black and
-# solid, each run's largest certifiable radius dash-dotted in the run's colour (runs sharing
-# one alternate their colours along it). No vertical gridlines, so no mark can pass for one.
-CERTIFICATE_STYLES = ("-", (0, (5, 2)), (0, (1, 1.5)))
-RUN_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
-THRESHOLD_COLOR = "black"
-CEILING_STYLE = (4.0, 1.5, 1.0, 1.5)  # dash-dot
-
-
-@dataclass
-class Mark:
-    """A vertical line at ``x``: the table's threshold (``kind`` "threshold") or a run's
-    largest certifiable radius ("ceiling"), belonging to ``run`` (None: to all runs)."""
-
-    x: float
-    kind: str
-    run: str | None = None
-
-
-def _legend_header(text: str):
-    from matplotlib.lines import Line2D
-
-    return Line2D([], [], linestyle="none", label=text)
-
-
-def _certificate_handles(certificates) -> list:
-    """The legend's certificates: a header, then each certificate's line style, named."""
-    from matplotlib.lines import Line2D
-
-    return [_legend_header("certificates (line style)")] + [
-        Line2D([], [], color="0.15", linewidth=2, linestyle=CERTIFICATE_STYLES[k % len(CERTIFICATE_STYLES)],
-               label=CERTIFICATE_NAMES.get(certificate, certificate)) for k, certificate in enumerate(certificates)]
-
-
-def _headed_legend(owner, handles: list, **kwargs):
-    """``owner.legend`` of ``handles`` (a figure or subfigure), its headers (``_legend_header``) bold."""
-    legend = owner.legend(handles=handles, frameon=True, fontsize="small", **kwargs)
-    for text, handle in zip(legend.get_texts(), handles):
-        if handle.get_linestyle() == "None" and handle.get_marker() in ("None", None, ""):
-            text.set_fontweight("bold")
-    return legend
-
-
-def dimension_side(dimension: int) -> int | None:
-    """The image size of an input of ``dimension`` = channels x size x size for a dataset's
-    channels (None if there is none)."""
-    for channels in sorted(set(CHANNELS.values())):
-        side = round(math.sqrt(dimension / channels))
-        if dimension == channels * side ** 2:
-            return side
-    return None
-
-
-def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, column: str, xlabel: str,
-                 title: str, paths: list[Path], marks: list[Mark] = (),
-                 reference: dict[str, pd.DataFrame] | None = None, run_labels: dict[str, str] | None = None,
-                 subtitle: str = "", threshold_label: str = "table's threshold"):
-    """Certified accuracy against a radius column: one curve per (run, certificate), a colour
-    and a marker per run, a line style per certificate (each named in the legend); optional
-    ``reference`` curves (e.g. the original's published files) as wide translucent bands;
-    vertical ``marks``; ``run_labels`` the legend text of each run; the legend outside the
-    axes. Saved to each of ``paths``; returns the figure."""
-    sns = _style()
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.transforms import blended_transform_factory, offset_copy
-
-    labels = list(dict.fromkeys(label for label, _ in runs))
-    certificates = list(dict.fromkeys(certificate for _, certificate in runs))
-    run_labels = run_labels or {}
-    fig, ax = plt.subplots(figsize=(13, 5.2), layout="constrained")
-    palette = sns.color_palette("colorblind", max(len(labels), 1) + len(reference or {}))
-    color = {label: palette[i] for i, label in enumerate(labels)}
-    every = max(1, len(radii) // 8)
-    for (label, certificate), frame in runs.items():
-        i = labels.index(label)
-        ax.plot(radii, certified_accuracy(frame, radii, column), color=color[label],
-                linewidth=max(1.4, 2.8 - 0.4 * i), zorder=3 + 0.1 * i,
-                linestyle=CERTIFICATE_STYLES[certificates.index(certificate) % len(CERTIFICATE_STYLES)],
-                marker=RUN_MARKERS[i % len(RUN_MARKERS)], markersize=5,
-                markevery=(every * i // max(len(labels), 1) + every // 2, every),
-                label=f"{label}, {certificate}")
-    reference_handles = []
-    for j, (label, frame) in enumerate((reference or {}).items()):
-        # the band takes the colour of the run it stands beside (its label ends with the run's)
-        match = [run for run in labels if label.split()[-1] == run]
-        band = color[match[0]] if match else palette[len(labels) + j]
-        ax.plot(radii, certified_accuracy(frame, radii, column), color=band, linewidth=7, alpha=0.3,
-                solid_capstyle="butt", zorder=1, label=f"published: {label}")
-        reference_handles.append(Line2D([], [], color=band, linewidth=7, alpha=0.3, label=f"published: {label}"))
-
-    # marks: coinciding ceilings (to the plotted precision) alternate their runs' colours
-    ceilings: dict[float, list[str | None]] = {}
-    for mark in marks:
-        if mark.kind == "ceiling" and radii[0] <= mark.x <= radii[-1]:
-            ceilings.setdefault(round(mark.x, 10), []).append(mark.run)
-    for x, owners in ceilings.items():
-        period = sum(CEILING_STYLE) * len(owners)
-        for k, owner in enumerate(owners):
-            dashes = [CEILING_STYLE[0], CEILING_STYLE[1], CEILING_STYLE[2], period - sum(CEILING_STYLE[:3])]
-            ax.axvline(x, color=color.get(owner, "0.4"), linewidth=1.8, zorder=2,
-                       linestyle=(sum(CEILING_STYLE) * k, dashes), label=f"ceiling {owner}")
-    thresholds = [m for m in marks if m.kind == "threshold" and radii[0] <= m.x <= radii[-1]]
-    stacked: dict[float, int] = {}
-    top = blended_transform_factory(ax.transData, ax.transAxes)
-    for mark in thresholds:
-        ax.axvline(mark.x, color=THRESHOLD_COLOR, linewidth=1.3, zorder=2, label=f"threshold {mark.run or ''}")
-        if mark.run is not None:  # a per-run threshold: a triangle in the run's colour above it (stacked)
-            k = stacked[round(mark.x, 10)] = stacked.get(round(mark.x, 10), -1) + 1
-            ax.plot([mark.x], [1.0], marker="v", markersize=7, color=color.get(mark.run, "0.4"), clip_on=False,
-                    zorder=4, label=f"threshold marker {mark.run}",
-                    transform=offset_copy(top, fig=fig, y=4 + 8 * k, units="points"))
-
-    ax.set_xlim(radii[0], radii[-1])
-    ax.set_ylim(0, 1)
-    ax.grid(False, axis="x")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("certified accuracy")
-    ax.set_title(textwrap.fill(title, 90) + (f"\n{textwrap.fill(subtitle, 90)}" if subtitle else ""), fontsize="medium",
-                 pad=6 + 8 * (max(stacked.values()) + 1 if stacked else 0))  # above the threshold triangles
-
-    handles = [_legend_header("runs (colour and marker)")]
-    for i, label in enumerate(labels):
-        handles.append(Line2D([], [], color=color[label], linewidth=2, marker=RUN_MARKERS[i % len(RUN_MARKERS)],
-                              markersize=5, label=run_labels.get(label, label)))
-    handles += _certificate_handles(certificates)
-    if reference_handles:
-        handles += [_legend_header("published files (bands)"), *reference_handles]
-    if thresholds or ceilings:
-        handles.append(_legend_header("vertical lines"))
-    if thresholds:
-        per_run = any(m.run is not None for m in thresholds)
-        handles.append(Line2D([], [], color=THRESHOLD_COLOR, linewidth=1.3,
-                              marker="v" if per_run else None, markerfacecolor="0.5", markeredgecolor="0.5",
-                              label=threshold_label + (" (▼ in the run's colour)" if per_run else "")))
-    if ceilings:
-        handles.append(Line2D([], [], color="0.4", linewidth=1.8, linestyle=(0, CEILING_STYLE),
-                              label=f"largest certifiable radius, {certificates[0]} (run's colour)"))
-    hidden = [m for m in marks if m.kind == "ceiling" and not radii[0] <= m.x <= radii[-1]]
-    if hidden:
-        handles.append(_legend_header(f"(ceiling beyond the axis: {', '.join(str(m.run) for m in hidden)})"))
-    _headed_legend(fig, handles, loc="outside right upper")
-    _save(fig, paths)
-    plt.close(fig)
-    return fig
-
-
-def vary_dim_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, threshold: float,
-                    ceilings: dict[str, float], title: str, paths: list[Path],
-                    reference: dict[str, pd.DataFrame] | None = None, run_labels: dict[str, str] | None = None,
-                    subtitle: str = ""):
-    """The paper's figure: certified accuracy against l-inf radius, one curve per run and
-    certificate, the threshold and each run's largest certifiable radius (``ceilings``: run
-    label -> radius) marked."""
-    marks = [Mark(threshold, "threshold")] + [Mark(c, "ceiling", label) for label, c in ceilings.items()]
-    return curve_figure(runs, radii, "radius", r"$\ell_\infty$ radius", title, paths, marks, reference,
-                        run_labels, subtitle, threshold_label=f"{threshold * 255:g}/255 = {threshold:.5f} (table)")
-
-
-def training_figure(histories: dict[str, pd.DataFrame], title: str, paths: list[Path],
-                    methods: dict[str, str | None] | None = None):
-    """Per-epoch training curves of each experiment: the loss, and the accuracies on noisy
-    training and test images and on clean test images; ``methods`` names each run's training
-    method (None: not recorded). A colour per run, a line style per accuracy, the legend
-    outside the axes, integer epochs."""
-    sns = _style()
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import MaxNLocator
-
-    methods = methods or {}
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
-    palette = sns.color_palette("colorblind", len(histories))
-    styles = {"train_accuracy_noisy": ("-", "train, noisy"), "test_accuracy_noisy": ("--", "test, noisy"),
-              "test_accuracy_clean": (":", "test, clean")}
-    for i, (color, (label, history)) in enumerate(zip(palette, histories.items())):
-        epochs = history["epoch"] + 1
-        # a marker per run, on staggered epochs, so that coinciding runs stay apart
-        look = dict(color=color, marker=RUN_MARKERS[i % len(RUN_MARKERS)], markersize=4,
-                    markevery=(i % 3, 3))
-        loss_ax.plot(epochs, history["train_loss"], label=label, linewidth=2, **look)
-        for column, (style, what) in styles.items():
-            acc_ax.plot(epochs, history[column], linestyle=style, label=f"{label}: {what}", **look)
-    known = set(methods.get(label) for label in histories)
-    if len(known) == 1 and None not in known:
-        loss_name = f"training loss ({method_name(known.pop())})"
-    else:
-        loss_name = "training loss (each run's method)"
-    loss_ax.set(xlabel="epoch", ylabel=loss_name, title="loss")
-    acc_ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title="accuracy")
-    for ax in (loss_ax, acc_ax):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    handles = [_legend_header("runs (colour and marker)")]
-    for i, (color, label) in enumerate(zip(palette, histories)):
-        method = method_name(methods.get(label)) or "method not recorded"
-        handles.append(Line2D([], [], color=color, linewidth=2, marker=RUN_MARKERS[i % len(RUN_MARKERS)],
-                              markersize=4, label=f"{label}: {method}"))
-    handles.append(_legend_header("accuracy (line style)"))
-    handles += [Line2D([], [], color="0.15", linestyle=style, label=what) for style, what in styles.values()]
-    _headed_legend(fig, handles, loc="outside right center")
-    fig.suptitle(title)
-    _save(fig, paths)
-    plt.close(fig)
-    return fig

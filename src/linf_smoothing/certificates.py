@@ -201,6 +201,9 @@ def max_certifiable_radius(sigma: float, n: int, alpha: float, dimension: int, v
     under ``noise`` (the Gaussian at sigma if None) can exceed it. Then pA_lower = a^(1/n) at the
     variant's level a for pA (alpha; alpha/2 for sound_top2), and every variant's radius is the
     top-1 radius at a^(1/n) (``Noise.ceiling``)."""
+    check_arguments(sigma, alpha, dimension)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n = {n!r}: the number of samples must be an integer of at least 1")
     check_norm(norm)
     noise = smoothing_noise(noise, sigma, dimension)
     return noise.ceiling(n, alpha / 2 if variant == "sound_top2" else alpha, norm)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import copy
 import math
-from importlib import resources
 from typing import Any
 
 import jsonschema
 import yaml
 
-from linf_smoothing.datasets import CHANNELS, TEST_IMAGES
+from linf_smoothing.datasets import CHANNELS, PUBLISHED_DATASET, TEST_IMAGES
 from linf_smoothing.errors import ConfigError
 from linf_smoothing.noises import NOISES, noise_from_description
 from linf_smoothing.settings import (
@@ -28,8 +27,7 @@ from linf_smoothing.settings import (
     noise_conflict,
 )
 from linf_smoothing.shards import selected_images
-
-SCHEMA = resources.files("linf_smoothing") / "schemas" / "config.schema.yaml"
+from linf_smoothing.validators import load_schema
 
 
 def _key(path) -> str:
@@ -98,13 +96,6 @@ def _get(config, path):
     return config
 
 
-def load_schema() -> dict:
-    """The schema, with the noises of the registry as the choices of an experiment's ``noise``."""
-    schema = yaml.safe_load(SCHEMA.read_text())
-    schema["properties"]["experiments"]["items"]["properties"]["noise"]["enum"] = list(NOISES)
-    return schema
-
-
 # JSON Schema counts 100000.0 as an integer; a float where a count is meant is a mistake here.
 _STRICT_INTEGERS = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
     "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool))
@@ -132,7 +123,7 @@ def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[
     _check_method_settings(config, schema)
     error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(config))
     if error is not None:
-        raise _bad(error.absolute_path, error.message)
+        raise _bad(error.absolute_path, error.message + _yaml_text_hint(error))
 
     names = [exp["name"] for exp in config["experiments"]]
     for i, name in enumerate(names):
@@ -166,6 +157,13 @@ def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[
         if exp.get("beta", 0) > 0 and exp.get("attack_steps", 0) == 0:
             raise _bad(("experiments", i, "attack_steps"),
                        "beta > 0 needs at least one attack step (set beta: 0 for Gaussian augmentation)")
+    if config["analysis"]["published_files"] and config["dataset"] != PUBLISHED_DATASET:
+        raise _bad(("analysis", "published_files"), f"the published rows are the paper's {PUBLISHED_DATASET} table, "
+                                                    f"which a table of {config['dataset']} runs leaves out: set "
+                                                    "analysis.published_files: []")
+    for i, exp in enumerate(config["experiments"]):
+        if exp["name"] in trained_experiments(config) and not exp.get("allow_degenerate", False):
+            _check_meaningful_together(config, i)
     _check_noises(config)
     return config
 
@@ -201,6 +199,62 @@ def _check_noises(config: dict[str, Any]) -> None:
         if not set(shown) & set(variants):
             raise _bad(("analysis", "certificates"), f"none of {', '.join(shown)} certifies experiment {name}'s "
                                                      f"{noise} noise: add {' or '.join(variants)}")
+
+
+def _yaml_text_hint(error) -> str:
+    """For a number YAML read as text (``1.0e9``, ``1e-5``: YAML 1.1 wants a dot and a signed
+    exponent), how to write it."""
+    if error.validator != "type" or not isinstance(error.instance, str):
+        return ""
+    try:
+        value = float(error.instance)
+    except ValueError:
+        return ""
+    if error.validator_value == "integer" and value.is_integer():
+        return f" (YAML reads {error.instance!r} as text: write {int(value)})"
+    mantissa, _, exponent = repr(value).partition("e")
+    written = mantissa + ("" if "." in mantissa else ".0") + (f"e{'' if exponent[0] in '+-' else '+'}{exponent}"
+                                                               if exponent else "")
+    return f" (YAML reads {error.instance!r} as text: write {written})"
+
+
+def _check_meaningful_together(config: dict[str, Any], i: int) -> None:
+    """Refuse settings of experiment ``i`` that are valid one by one but meaningless together,
+    each with the sentence that says why; ``allow_degenerate: true`` in the experiment says
+    they are meant (e.g. MACER deferred to the end as a Gaussian-augmentation control)."""
+    exp = config["experiments"][i]
+    name, method = exp["name"], exp["method"]
+    training = experiment_training(config, name)
+    epochs = training["epochs"]
+    mean_it = f"; set allow_degenerate: true in experiment {name} if you mean it"
+    in_experiment = "lr_milestones" in exp.get("training", {})
+    milestones = ("experiments", i, "training", "lr_milestones") if in_experiment else ("training", "lr_milestones")
+    late = [m for m in training["lr_milestones"] if m >= epochs]
+    if late:
+        raise _bad(milestones, f"milestone {late[0]} is at or past the last epoch of experiment {name} (epochs "
+                               f"{epochs}, numbered from 0): its learning rate never changes there{mean_it}")
+    if exp.get("warmup_epochs", 1) > epochs:
+        raise _bad(("experiments", i, "warmup_epochs"),
+                   f"a warm-up of {exp['warmup_epochs']} epochs is longer than the {epochs} epochs of training: the "
+                   f"attack's radius never reaches epsilon{mean_it}")
+    if exp.get("macer_deferred_epochs", 0) >= epochs:
+        raise _bad(("experiments", i, "macer_deferred_epochs"),
+                   f"{exp['macer_deferred_epochs']} deferred epochs of {epochs}: lambda never switches on, and the "
+                   f"model is Gaussian augmentation's under the name MACER{mean_it}")
+    if "ddn_gamma" in exp and exp.get("attack") != "ddn":
+        raise _bad(("experiments", i, "ddn_gamma"),
+                   f"ddn_gamma is a setting of attack ddn and experiment {name} uses attack {exp.get('attack')}: "
+                   f"leave it out{mean_it}")
+    if method == "trades" and exp["beta"] == 0 and exp["attack_steps"] > 0:
+        raise _bad(("experiments", i, "attack_steps"),
+                   f"{exp['attack_steps']} attack steps with beta 0: the attack's result is weighted 0 and its steps "
+                   f"are wasted; set attack_steps: 0{mean_it}")
+    if exp.get("noise_copies") == 1 and method in ("consistency", "macer"):
+        why = ("its KL term between the copies' mean prediction and each copy's is then identically 0"
+               if method == "consistency" else
+               "its radius term then reads the smoothed classifier's probabilities off a single noisy "
+               "prediction (the authors use 16 copies)")
+        raise _bad(("experiments", i, "noise_copies"), f"one noise copy for method {method}: {why}{mean_it}")
 
 
 def _check_method_settings(config: dict[str, Any], schema: dict) -> None:

@@ -90,7 +90,7 @@ def binary_linear(margin: float = 0.64, sigma: float = 0.5, noise: str = "gaussi
 
 
 def three_class(sigma: float = 1.0) -> IntervalClassifier:
-    """PAPER.md's case: smoothed probabilities 0.90 / 0.045 / 0.055 at x, where the exact radius
+    """docs/certificates.md's case: smoothed probabilities 0.90 / 0.045 / 0.055 at x, where the exact radius
     equals the top-2 formula with the true probabilities, sigma/2 (inv_Phi(.9) - inv_Phi(.055))
     = 1.4399 sigma, and a top-2 certificate is tight."""
     return IntervalClassifier("three classes", (sigma * _normal.inv_cdf(0.9), sigma * _normal.inv_cdf(0.945)),

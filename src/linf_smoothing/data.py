@@ -6,16 +6,24 @@ to raw [0, 1] pixels, as in the paper.
 
 The original resizes each PIL image on the fly with torchvision's ``Resize`` (bilinear,
 antialiased when shrinking). ``resize_images`` does the same once per size, on whole batches.
+
+A resized split is stored with its description beside it (``FILE.npz.json``: dataset, split,
+image size, image count and the file's SHA-256), and read only if it is what that says
+(``read_split``); the workflow checks the same without loading the arrays when it plans a run
+(``checks.split_damage``).
 """
 from __future__ import annotations
 
+import json
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as F
 
+from linf_smoothing.checks import file_digest, split_description_path
 from linf_smoothing.datasets import DATASETS
 from linf_smoothing.errors import DataError
 from linf_smoothing.results import atomic_path
@@ -114,30 +122,69 @@ def resize_images(images: np.ndarray, size: int, batch_size: int = 4096) -> np.n
     return out
 
 
-def save_split(path: Path, images: np.ndarray, labels: np.ndarray, dataset: str) -> None:
-    """Write a resized split (uint8 images, int64 labels, the dataset's name) atomically."""
+def save_split(path: Path, images: np.ndarray, labels: np.ndarray, dataset: str, split: str | None = None) -> None:
+    """Write a resized split (uint8 images, int64 labels, the dataset's name) atomically, and its
+    description (``split``: train or test, where known)."""
+    path = Path(path)
+    split_description_path(path).unlink(missing_ok=True)  # never a description of the file replaced
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, images=images, labels=labels, dataset=np.asarray(dataset))
+        digest = file_digest(tmp)
+    description = {"dataset": dataset, "split": split, "image_size": int(images.shape[-1]),
+                   "channels": int(images.shape[1]), "images": len(images), "sha256": digest}
+    with atomic_path(split_description_path(path)) as tmp:
+        tmp.write_text(json.dumps(description, indent=2, sort_keys=True) + "\n")
 
 
-def read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_split_description(path: Path) -> dict | None:
+    """The description ``save_split`` wrote beside a resized split (None for a split of a version
+    that wrote none)."""
+    try:
+        return json.loads(split_description_path(path).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{split_description_path(path)} is not a split's description ({exc}): delete {path} and "
+                        "it, and rerun the resize rule.") from None
+
+
+def read_split(path: Path, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A resized split's images and labels, refused (one line) where the file is missing,
+    unreadable or cut short, or is not what its description says (its digest, its image count
+    and size, or another ``split`` than the one asked for)."""
+    fix = f"delete {path} (and {split_description_path(path).name}) and rerun the resize rule."
     try:
         with np.load(path) as archive:
             images, labels = archive["images"], archive["labels"]
     except FileNotFoundError as exc:
         raise DataError(f"{path} is missing: run the resize rule that makes it.") from exc
-    except (ValueError, KeyError, OSError) as exc:
-        raise DataError(f"{path} is not a resized split ({exc}): delete it and rerun the resize rule.") from exc
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path} is not a resized split ({type(exc).__name__}: {exc}): {fix}") from None
     if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(labels):
-        raise DataError(f"{path} holds arrays of the wrong shape or type: delete it and rerun the resize rule.")
+        raise DataError(f"{path} holds arrays of the wrong shape or type: {fix}")
+    description = read_split_description(path)
+    if description is not None:
+        if description.get("sha256") != file_digest(path):
+            raise DataError(f"{path}: its bytes are not the ones its description {split_description_path(path).name} "
+                            f"was written for (the file was edited or replaced): {fix}")
+        if (description.get("images"), description.get("image_size")) != (len(images), images.shape[-1]):
+            raise DataError(f"{path} holds {len(images)} images of {images.shape[-1]} pixels where its description "
+                            f"says {description.get('images')} of {description.get('image_size')}: {fix}")
+        if split is not None and description.get("split") not in (None, split):
+            raise DataError(f"{path} is the {description['split']} split where the {split} split is needed: give "
+                            f"the {split} split")
     return images, labels
 
 
 def read_dataset_name(path: Path) -> str | None:
     """The dataset a resized split was made from (None for a split saved without its name)."""
-    with np.load(path) as archive:
-        return str(archive["dataset"]) if "dataset" in archive.files else None
+    try:
+        with np.load(path) as archive:
+            return str(archive["dataset"]) if "dataset" in archive.files else None
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path} is not a resized split ({type(exc).__name__}: {exc}): delete it and rerun the "
+                        "resize rule.") from None
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:

@@ -17,3 +17,8 @@ class CheckpointError(RuntimeError):
 class ResultError(ValueError):
     """A result file (a certification, its description) that is not what it says; the message
     names the file, the row and what disagrees."""
+
+
+class DiskFullError(OSError):
+    """A write that ran out of space (or quota); the message names the file. Nothing was left
+    under a finished file's name."""

@@ -41,7 +41,7 @@ def gather_certifications(shard_paths: Sequence[Path], out: Path) -> int:
         damage = shard_damage(path, len(expected_images(description)))
         if damage is not None:
             raise ValueError(f"{path}: {damage}: delete it and rerun its certify job")
-        load_certification(path)
+        load_certification(path, shard=True)
         lines = Path(path).read_text().splitlines(keepends=True)
         if header is None:
             header = lines[0]

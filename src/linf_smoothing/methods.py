@@ -5,7 +5,7 @@ the noise eta (``draw``), so that data-parallel processes draw exactly what one 
 would; then computes the loss on this process's rows (``loss``). ``METHODS`` maps the
 configuration's ``method:`` to its implementation; a new method is a class here (its science
 in a module of its own, as ``trades``, ``smoothadv``, ``consistency`` and ``macer``), its name
-and keys in the schema, and its settings in ``TrainSettings`` (see the README's "Extending").
+and keys in the schema, and its settings in ``TrainSettings`` (see docs/development.md, "Extending").
 """
 from __future__ import annotations
 

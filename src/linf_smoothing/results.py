@@ -7,19 +7,23 @@
   (comma-separated) from which every certificate variant can be recomputed
   (``certificates``). The reader also takes the original's and Cohen et al.'s six-column
   files, whose ``time`` is a timedelta string such as ``0:00:06.620000``.
-- Prediction TSV (Cohen et al.'s PREDICT): ``idx label predict correct time``.
+- Prediction TSV (Cohen et al.'s PREDICT): ``idx label predict correct time counts`` (the
+  votes per class, from which the prediction is recomputed; files of earlier versions lack them).
 - The description of either, a JSON sidecar ``<file>.json`` (``description_path``): what made the
   file (dataset, image size, d, the certification settings, the model's digest, the
   project's version), so the analysis needs nothing typed again.
 - Checkpoints: a dict of tensors and plain values, loaded with ``weights_only=True`` so a
   malicious pickle cannot run code.
 
-Every writer goes through ``atomic_path``: a killed job leaves a ``.tmp`` file, never a
-file under the final name that looks complete.
+Every writer goes through ``atomic_path`` or ``RowWriter``: a killed job, or one whose disk
+fills up (``DiskFullError``, one line naming the file), leaves a ``.tmp`` file, never a file
+under the final name that looks complete.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
 import logging
 import os
@@ -29,13 +33,31 @@ from typing import Iterator
 import pandas as pd
 
 from linf_smoothing.certificates import format_counts
-from linf_smoothing.checks import file_digest
-from linf_smoothing.errors import CheckpointError
+from linf_smoothing.checks import checkpoint_metadata, file_digest
+from linf_smoothing.errors import CheckpointError, DiskFullError, ResultError
 
 CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]
 PREDICT_COLUMNS = ["idx", "label", "predict", "correct", "time"]
+PREDICT_COUNTS = "counts"
 CERTIFY_EXTRA_COLUMNS = ["radius_l2", "pa_lower", "pb_upper", "count_a", "count_b",
                          "selection_counts", "estimation_counts"]
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def disk_full_named(path: Path) -> Iterator[None]:
+    """Turn a write that runs out of space into a DiskFullError naming ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in NO_SPACE or isinstance(exc, DiskFullError):
+            raise
+        error = DiskFullError(f"no space left on the disk writing {path} ({exc.strerror}): free space and run the "
+                              "same command again; no file was left under a finished name")
+        error.errno = exc.errno
+        raise error from None
 
 
 @contextlib.contextmanager
@@ -45,8 +67,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with disk_full_named(path):
+            yield tmp
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -82,10 +105,12 @@ class RowWriter:
     successful close, writes ``description`` beside ``path`` and moves the file into place;
     use as a context manager.
 
-    A run that is killed leaves ``path.tmp`` (complete rows so far) and ``path.tmp.json`` (its
+    A killed run leaves ``path.tmp`` (complete rows so far) and ``path.tmp.json`` (its
     description). A later writer with the same description and ``expected`` image indices
-    keeps those rows, as far as they are complete and are the first of ``expected`` in order,
-    and appends after them: ``done`` says how many. Anything else there is discarded."""
+    keeps those rows, as far as they are complete, are the first of ``expected`` in order and
+    pass the file's checks (``_check_prefix``: their labels against the test data among them),
+    and appends after them: ``done`` says how many. Anything else there is discarded. A write
+    that finds the disk full raises DiskFullError and leaves the rows in ``path.tmp``."""
 
     def __init__(self, path: Path, columns: list[str], description: dict, expected: list[int] | None = None):
         self._path, self._description = Path(path), description
@@ -95,10 +120,11 @@ class RowWriter:
         header = "\t".join(columns) + "\n"
         kept = self._resumable_rows(header, expected) if expected is not None else []
         self.done = len(kept)
-        with open(self._partial, "w") as handle:
-            handle.write(header + "".join(kept))
-        self._partial_description.write_text(json.dumps(description, sort_keys=True))
-        self._handle = open(self._partial, "a", buffering=1)
+        with disk_full_named(self._partial):
+            with open(self._partial, "w") as handle:
+                handle.write(header + "".join(kept))
+            self._partial_description.write_text(json.dumps(description, sort_keys=True))
+            self._handle = open(self._partial, "a", buffering=1)
 
     def _resumable_rows(self, header: str, expected: list[int]) -> list[str]:
         try:
@@ -114,20 +140,31 @@ class RowWriter:
             if not line.endswith("\n") or line.count("\t") != header.count("\t") or line.split("\t", 1)[0] != str(idx):
                 break
             kept.append(line)
+        if kept:
+            try:
+                self._check_prefix(pd.read_csv(io.StringIO(header + "".join(kept)), sep="\t"))
+            except ValueError as exc:
+                logging.getLogger("results").warning("not resuming from %s: %s", self._partial, exc)
+                return []
         return kept
 
+    def _check_prefix(self, frame: pd.DataFrame) -> None:
+        """Raise ValueError unless the killed run's rows ``frame`` are what they say."""
+
     def write_row(self, fields: list) -> None:
-        self._handle.write("\t".join(str(f) for f in fields) + "\n")
+        with disk_full_named(self._partial):
+            self._handle.write("\t".join(str(f) for f in fields) + "\n")
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
-        self._handle.close()
-        if exc_info[0] is None:
-            write_description(self._path, {**self._description, "rows_sha256": file_digest(self._partial)})
-            os.replace(self._partial, self._path)
-            self._partial_description.unlink(missing_ok=True)
+        with disk_full_named(self._partial):
+            self._handle.close()
+            if exc_info[0] is None:
+                write_description(self._path, {**self._description, "rows_sha256": file_digest(self._partial)})
+                os.replace(self._partial, self._path)
+                self._partial_description.unlink(missing_ok=True)
         return False
 
 
@@ -137,22 +174,11 @@ class CertificationWriter(RowWriter):
     def __init__(self, path: Path, description: dict, expected: list[int] | None = None):
         super().__init__(path, CERTIFY_COLUMNS + CERTIFY_EXTRA_COLUMNS, description, expected)
 
-    def _resumable_rows(self, header: str, expected: list[int]) -> list[str]:
-        """The killed run's complete rows, if they also pass the checks of a certification
-        (``checks.check_certification`` on a prefix of the images); else none."""
-        import io
-
+    def _check_prefix(self, frame: pd.DataFrame) -> None:
+        """``checks.check_certification`` on a prefix of the images."""
         from linf_smoothing.checks import check_certification
 
-        kept = super()._resumable_rows(header, expected)
-        if kept:
-            try:
-                frame = pd.read_csv(io.StringIO(header + "".join(kept)), sep="\t")
-                check_certification(self._partial, frame, self._description, prefix=True)
-            except ValueError as exc:
-                logging.getLogger("results").warning("not resuming from %s: %s", self._partial, exc)
-                return []
-        return kept
+        check_certification(self._partial, frame, self._description, prefix=True)
 
     def write(self, idx: int, label: int, cert, seconds: float, counts) -> None:
         """One image's row: its certificate ``cert`` and the ``counts`` (``smoothing.Counts``) it came from."""
@@ -166,10 +192,17 @@ class PredictionWriter(RowWriter):
     """The prediction TSV of Cohen et al.'s PREDICT, one image a row."""
 
     def __init__(self, path: Path, description: dict, expected: list[int] | None = None):
-        super().__init__(path, PREDICT_COLUMNS, description, expected)
+        super().__init__(path, PREDICT_COLUMNS + [PREDICT_COUNTS], description, expected)
 
-    def write(self, idx: int, label: int, predict: int, seconds: float) -> None:
-        self.write_row([idx, label, predict, int(predict == label), f"{seconds:.4f}"])
+    def _check_prefix(self, frame: pd.DataFrame) -> None:
+        """``checks.check_prediction`` on a prefix of the images."""
+        from linf_smoothing.checks import check_prediction
+
+        check_prediction(self._partial, frame, self._description, prefix=True)
+
+    def write(self, idx: int, label: int, predict: int, seconds: float, counts) -> None:
+        """One image's row: its PREDICT and the ``counts`` (votes per class) it came from."""
+        self.write_row([idx, label, predict, int(predict == label), f"{seconds:.4f}", format_counts(counts)])
 
 
 def _read_tsv(path: Path, what: str) -> pd.DataFrame:
@@ -188,10 +221,38 @@ def _read_tsv(path: Path, what: str) -> pd.DataFrame:
 
 
 def read_predictions(path: Path) -> pd.DataFrame:
+    """A prediction file's rows (only its format checked; ``load_predictions`` checks the rest)."""
     frame = _read_tsv(path, "prediction file")
-    if list(frame.columns) != PREDICT_COLUMNS:
-        raise ValueError(f"{path} is not a prediction file of scripts/predict.py (columns {PREDICT_COLUMNS})")
+    if list(frame.columns) not in (PREDICT_COLUMNS, PREDICT_COLUMNS + [PREDICT_COUNTS]):
+        raise ValueError(f"{path} is not a prediction file of scripts/predict.py (columns {PREDICT_COLUMNS} "
+                         f"and {PREDICT_COUNTS})")
+    if frame.empty:
+        raise ValueError(f"{path} holds a header and no rows: rerun the predict job that writes it")
+    _numeric(path, frame, ("idx", "label", "predict", "correct"))
     return frame
+
+
+def _numeric(path: Path, frame: pd.DataFrame, columns) -> None:
+    """Make ``columns`` of ``frame`` numbers; one line naming the row of a value that is not one
+    (a NaN radius too: it would count as "not certified" without a word)."""
+    for column in columns:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if values.isna().any():
+            row = int(values.isna().to_numpy().argmax())
+            raise ValueError(f"{path}, row {row + 1}: {column} '{frame[column].iloc[row]}' is not a number")
+        frame[column] = values
+
+
+def load_predictions(path: Path) -> tuple[pd.DataFrame, dict]:
+    """A prediction file's rows and description, after ``checks.check_prediction``: the one way
+    the project reads a prediction file."""
+    from linf_smoothing.checks import check_prediction
+
+    frame = read_predictions(path)
+    description = read_description(path)
+    check_prediction(path, frame, description)
+    frame["correct"] = frame["correct"].astype(int)
+    return frame, description
 
 
 def read_certification(path: Path) -> pd.DataFrame:
@@ -203,13 +264,8 @@ def read_certification(path: Path) -> pd.DataFrame:
         raise ValueError(f"{path} is not a certification file: columns {missing} are missing")
     if frame.empty:
         raise ValueError(f"{path} holds a header and no rows: rerun the certification that writes it")
-    for column in ("idx", "label", "predict", "radius", "correct") + tuple(
-            c for c in CERTIFY_EXTRA_COLUMNS[:5] if c in frame.columns):
-        values = pd.to_numeric(frame[column], errors="coerce")
-        if values.isna().any():  # a NaN radius too: it would count as "not certified" without a word
-            row = int(values.isna().to_numpy().argmax())
-            raise ValueError(f"{path}, row {row + 1}: {column} '{frame[column].iloc[row]}' is not a number")
-        frame[column] = values
+    _numeric(path, frame, ("idx", "label", "predict", "radius", "correct") + tuple(
+        c for c in CERTIFY_EXTRA_COLUMNS[:5] if c in frame.columns))
     try:
         if not pd.api.types.is_numeric_dtype(frame["time"]):
             frame["time"] = pd.to_timedelta(frame["time"]).dt.total_seconds()
@@ -218,16 +274,45 @@ def read_certification(path: Path) -> pd.DataFrame:
     return frame
 
 
-def load_certification(path: Path) -> tuple[pd.DataFrame, dict | None]:
+def load_certification(path: Path, shard: bool = False) -> tuple[pd.DataFrame, dict | None]:
     """A certification file's rows and description (None for a foreign file), after
-    ``checks.check_certification``: the one way the project reads a certification."""
+    ``checks.check_certification`` and, where the description names its checkpoint and that
+    file is there unchanged, ``check_training_record``: the one way the project reads a
+    certification. A shard (its description names one) is refused unless ``shard``: it holds
+    part of a run's images, and read as the run it gives another table."""
     from linf_smoothing.checks import check_certification
 
     frame = read_certification(path)
     description = read_description(path)
+    if description is not None and "shard" in description and not shard:
+        raise ResultError(f"{path} is shard {description['shard'] + 1} of {description['shards']} of a "
+                          f"certification ({len(frame)} of its images): give the file that gather_certification.py "
+                          "joins its shards into")
     check_certification(path, frame, description)
+    if description is not None:
+        check_training_record(path, description)
     frame["correct"] = frame["correct"].astype(int)
     return frame, description
+
+
+def check_training_record(path: Path, description: dict) -> None:
+    """Raise ResultError unless the training a description records (``training``,
+    ``training_method``) is what its checkpoint (``model``, whose digest is ``model_sha256``)
+    records; say nothing where the description names no checkpoint, and warn where that file
+    is gone or another (retrained since)."""
+    model = description.get("model")
+    if model is None or "training" not in description:
+        return
+    if not Path(model).is_file() or file_digest(model) != description.get("model_sha256"):
+        logging.getLogger("results").warning("%s: its checkpoint %s is gone or was replaced since: the training "
+                                             "its description records is not checked", path, model)
+        return
+    training = (checkpoint_metadata(model) or {}).get("training")
+    method = (training or {}).get("method")
+    if description["training"] != training or description.get("training_method") != method:
+        raise ResultError(f"{path}.json records a training (method {description.get('training_method')}) that is "
+                          f"not the one its checkpoint {model} records (method {method}): the description was "
+                          "edited; rerun the certification that wrote it")
 
 
 def save_checkpoint(path: Path, model, metadata: dict) -> None:
@@ -240,18 +325,42 @@ def save_checkpoint(path: Path, model, metadata: dict) -> None:
         torch.save({"state_dict": state, "metadata": dict(metadata)}, tmp)
 
 
-def load_checkpoint(path: Path) -> dict:
-    """Load a checkpoint without running any pickled code; raise CheckpointError if unusable."""
+def load_torch_file(path: Path, fix: str):
+    """A file torch.save wrote, loaded without running any pickled code (``weights_only``);
+    CheckpointError naming the file, what it is instead and ``fix`` where it cannot be one."""
     import torch
 
     path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path} is {'a directory' if path.is_dir() else 'missing'}: {fix}")
+    with open(path, "rb") as handle:
+        start = handle.read(512)
+    if not start.startswith((b"PK\x03\x04", b"\x80")):  # torch's zip format, or its legacy pickle
+        what = ("empty" if not start else "text, not a torch checkpoint" if _is_text(start) else
+                "not a torch checkpoint (neither a zip archive nor a pickle)")
+        raise CheckpointError(f"{path} is {what}: {fix}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated, foreign or unsafe files
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CheckpointError(f"{path} is not a loadable checkpoint ({type(exc).__name__}: {first_line}): "
+                              f"{fix}") from None
+
+
+def _is_text(start: bytes) -> bool:
+    try:
+        start.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a checkpoint without running any pickled code; raise CheckpointError if unusable."""
+    path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path} is missing: run the train rule that makes it.")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"{path} is not a loadable checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}): delete it and retrain.") from exc
+    checkpoint = load_torch_file(path, "delete it and retrain (or import it again).")
     if not isinstance(checkpoint, dict) or not {"state_dict", "metadata"} <= checkpoint.keys():
         raise CheckpointError(f"{path} is not a checkpoint of this project: delete it and retrain.")
     return checkpoint

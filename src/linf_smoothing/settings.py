@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from linf_smoothing.noises import NOISES, Noise, noise_from_description
+from linf_smoothing.validators import argument_type, check_lists
 
 
 def _help(text: str, **kwargs) -> Any:
@@ -65,7 +66,8 @@ class NoiseSettings:
                          "sqrt(E||eta||^2 / d) (the Gaussian's standard deviation)")
     noise: str = _method_help(f"smoothing noise (linf_smoothing.noises): {', '.join(NOISES)}", "gaussian")
     noise_p: float | None = _method_help("shape p >= 1 of the generalized_gaussian noise, density "
-                                         "exp(-|x_i / lambda|^p)", None)
+                                         "exp(-|x_i / lambda|^p) (default: none, which the other noises take)",
+                                         None)
 
     def smoothing_noise(self, dimension: int) -> Noise:
         """The noise these settings name, for inputs of d = ``dimension``."""
@@ -133,7 +135,7 @@ class SamplingSettings(NoiseSettings):
 
     batch_size: int = _help("noisy copies per forward pass")
     skip: int = _help("use the test images whose index is a multiple of skip", default=1)
-    max_images: int | None = _help("use at most this many of the selected images", default=None)
+    max_images: int | None = _help("use at most this many of the selected images (default: all)", default=None)
     seed: int = _help("seed of the per-image noise generators", default=0)
     compile: bool = _help("torch.compile the model (pays on long runs)", default=False)
     mixed_precision: bool = _help("bf16 autocast on CUDA (changes the base classifier slightly)", default=False)
@@ -160,22 +162,37 @@ class PredictSettings(SamplingSettings):
 
 @dataclass(frozen=True)
 class AnalysisSettings:
-    """How the tables and figures are drawn from certification files. The defaults are the
-    paper's, for ``scripts/analyze.py`` run by hand; the workflow passes the configuration's."""
+    """How the tables and figures are drawn from certification files. The workflow passes
+    every value from its configuration; run by hand, ``scripts/analyze.py`` chooses what is
+    left out (None or empty) from the files (``analysis.settings_from_data``) and says what it chose."""
 
     certificates: tuple[str, ...] = _help(
         "certificate variants of the tables and figures, the first drawn solid (files with vote counts)",
         default=("blum", "sound_top2"))
-    linf_threshold: float = _help("l-inf radius of the benchmark table (2/255)", default=2 / 255)
-    radius_max: float = _help("x range of the vary-dim figure", default=0.01)
+    linf_threshold: float | None = _help("l-inf radius of the tables (default: 2/255, the paper's)", default=None)
+    radius_max: float | None = _help("x range of the l-inf figures (default: from the data, a little past the "
+                                     "largest certifiable radius)", default=None)
     radius_points: int = _help("points of each curve", default=201)
-    figure_skip: int = _help("figures use the images with idx %% figure_skip == 0", default=20)
+    figure_skip: int = _help("figures use the images with idx %% figure_skip == 0 (default: all images)", default=1)
     figure_title: str | None = _help("title of the figures (default: the dataset and architecture the files record)",
                                      default=None)
-    grid_radii: tuple[float, ...] = _help("l-inf radii of the certified-accuracy grid table",
-                                          default=(0.0, 0.002, 0.004, 0.006, 2 / 255, 0.008))
+    grid_radii: tuple[float, ...] = _help("l-inf radii of the certified-accuracy grid table (default: from the data, "
+                                          "evenly spaced up to the largest certifiable radius, and the threshold)",
+                                          default=())
     grid_radii_l2: tuple[float, ...] = _help("l2 radii of the grid table, beside the l-inf ones", default=())
 
+
+# The settings (of AnalysisSettings) each output of ``scripts/analyze.py`` (``--only``) reads:
+# each workflow rule is passed only its output's, so that a figure's title or x range reruns no table.
+OUTPUT_SETTINGS = {
+    "table": ("certificates", "linf_threshold"),
+    "grid": ("certificates", "linf_threshold", "grid_radii", "grid_radii_l2"),
+    "methods_table": ("certificates", "linf_threshold"),
+    "vary_dim": ("certificates", "linf_threshold", "radius_max", "radius_points", "figure_skip", "figure_title"),
+    "radius_figures": ("certificates", "linf_threshold", "radius_points", "figure_skip", "figure_title"),
+    "methods_figures": ("certificates", "linf_threshold", "radius_max", "radius_points", "figure_skip",
+                        "figure_title"),
+}
 
 def _fields(cls) -> list[tuple[dataclasses.Field, Any]]:
     hints = typing.get_type_hints(cls)
@@ -199,33 +216,43 @@ def from_config(cls, values: Mapping[str, Any]):
     return cls(**kwargs)
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
-    """One ``--field-name`` option per field (required unless the field has a default)."""
+def add_arguments(parser: argparse.ArgumentParser, cls, taken_from: Mapping[str, str] | None = None) -> None:
+    """One ``--field-name`` option per field, required unless the field has a default or
+    ``taken_from`` names where the script finds a value not given (field name -> that place,
+    which --help shows as the default; the option's value is then None)."""
     group = parser.add_argument_group(f"{cls.__name__} (one option per setting)")
+    taken_from = taken_from or {}
     for f, hint in _fields(cls):
         option = "--" + f.name.replace("_", "-")
-        required = f.default is dataclasses.MISSING
-        kwargs = {"help": f.metadata.get("help"), "dest": f.name, "required": required,
-                  "default": None if required else f.default}
+        has_default = f.default is not dataclasses.MISSING
+        text = f.metadata.get("help") + (f" (default: {taken_from[f.name]})" if f.name in taken_from else "")
+        kwargs = {"help": text, "dest": f.name, "required": not has_default and f.name not in taken_from,
+                  "default": f.default if has_default else None}
         if hint is bool:
             group.add_argument(option, action=argparse.BooleanOptionalAction, **kwargs)
         elif typing.get_origin(hint) is tuple:
-            group.add_argument(option, type=_scalar(hint), nargs="*", **kwargs)
+            group.add_argument(option, type=argument_type(cls, f.name, _scalar(hint)), nargs="*", **kwargs)
         else:
-            group.add_argument(option, type=_scalar(hint), **kwargs)
+            group.add_argument(option, type=argument_type(cls, f.name, _scalar(hint)), **kwargs)
 
 
 def from_arguments(cls, args: argparse.Namespace):
-    """The settings that ``add_arguments``' options were given."""
-    return from_config(cls, {f.name: getattr(args, f.name) for f, _ in _fields(cls)})
+    """The settings that ``add_arguments``' options were given (lists checked as a whole; an
+    option not given keeps its default, which may be empty: chosen later, from the data)."""
+    values = {f.name: getattr(args, f.name) for f, _ in _fields(cls)}
+    check_lists(cls, {f.name: values[f.name] for f, _ in _fields(cls) if values[f.name] is not f.default})
+    return from_config(cls, values)
 
 
-def to_arguments(settings) -> str:
-    """The options that ``add_arguments`` reads back into ``settings``, shell-quoted; a value
-    equal to its field's default is left out (the script takes the default anyway), so adding
-    a field whose default keeps the old behaviour changes no rule's options and reruns nothing."""
+def to_arguments(settings, only=None) -> str:
+    """The options that ``add_arguments`` reads back into ``settings`` (those of the fields named
+    in ``only``, where given), shell-quoted; a value equal to its field's default is left out
+    (the script takes the default anyway), so adding a field whose default keeps the old
+    behaviour changes no rule's options and reruns nothing."""
     words = []
     for f, hint in _fields(type(settings)):
+        if only is not None and f.name not in only:
+            continue
         value = getattr(settings, f.name)
         option = "--" + f.name.replace("_", "-")
         if f.default is not dataclasses.MISSING and value == f.default:

@@ -18,11 +18,12 @@ transfer to the host per call.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.stats import binomtest
 
 from linf_smoothing.certificates import (
     ABSTAIN,
@@ -34,6 +35,7 @@ from linf_smoothing.certificates import (
     check_variant,
 )
 from linf_smoothing.noises import Noise, make_noise
+from linf_smoothing.prediction import predict_from_counts
 
 __all__ = ["ABSTAIN", "VARIANTS", "Certificate", "Counts", "Smooth", "certify", "predict", "sample_counts"]
 
@@ -59,6 +61,32 @@ def check_sampling(alpha: float, **samples: int) -> None:
     check_alpha(alpha)
 
 
+def _options_by_keyword(cohen_call: str = ""):
+    """Refuse a call that passes the decorated function's keyword-only options by position with
+    a TypeError naming what goes where, not Python's count of positional arguments: Cohen et
+    al.'s ``Smooth.certify(x, n0, n, alpha, batch_size)`` and ``predict(x, n, alpha,
+    batch_size)`` pass the batch size where this project's functions take their options. With
+    ``cohen_call`` (where such a call's batch size goes here), a batch_size keyword too."""
+
+    def decorate(function):
+        parameters = inspect.signature(function).parameters.values()
+        positional = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+        options = ", ".join(f"{p.name}=" for p in parameters if p.kind is p.KEYWORD_ONLY)
+        shown = [name for name in positional if name != "self"]
+        name = function.__qualname__
+
+        @functools.wraps(function)
+        def checked(*args, **kwargs):
+            if len(args) > len(positional) or (cohen_call and "batch_size" in kwargs):
+                raise TypeError(f"{name}() takes {', '.join(shown)} by position and {options} by keyword"
+                                + (f"; {cohen_call}" if cohen_call else ""))
+            return function(*args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
 class Smooth:
     """The smoothed classifier of ``model`` (``num_classes`` outputs) under the noise ``noise``
     (a name of ``noises.NOISES``, with its ``noise_parameters``) at level ``sigma``, sampled
@@ -78,7 +106,7 @@ class Smooth:
     def noise_for_dimension(self, dimension: int) -> Noise:
         return make_noise(self.noise_name, self.sigma, dimension, **self.noise_parameters)
 
-    def votes(self, x: torch.Tensor, num: int, generator: torch.Generator | None = None) -> np.ndarray:
+    def votes(self, x: torch.Tensor, num: int, *, generator: torch.Generator | None = None) -> np.ndarray:
         """Votes of the base classifier on ``num`` noisy copies of one image ``x`` (C, H, W) on
         the model's device; int64 counts per class. The noise is drawn and added in x's dtype."""
         _at_least("the number of samples", num, 1)
@@ -100,46 +128,50 @@ class Smooth:
                 remaining -= this
         return counts.cpu().numpy()
 
-    def sample(self, x: torch.Tensor, n0: int, n: int, generator: torch.Generator | None = None) -> Counts:
+    def sample(self, x: torch.Tensor, n0: int, n: int, *, generator: torch.Generator | None = None) -> Counts:
         """The selection votes (n0), then the estimation votes (n), from one generator."""
-        return Counts(self.votes(x, n0, generator), self.votes(x, n, generator))
+        return Counts(self.votes(x, n0, generator=generator), self.votes(x, n, generator=generator))
 
-    def certify(self, x: torch.Tensor, n0: int, n: int, alpha: float, variant: str = "blum",
+    @_options_by_keyword("Cohen et al.'s smooth.certify(x, n0, n, alpha, batch_size) passes the batch size "
+                         "fifth: here it is given once, to Smooth(model, num_classes, sigma, batch_size)")
+    def certify(self, x: torch.Tensor, n0: int, n: int, alpha: float, *, variant: str = "blum",
                 generator: torch.Generator | None = None) -> Certificate:
-        """CERTIFY one image with certificate ``variant`` (``certificates`` states its guarantee)."""
+        """CERTIFY one image with certificate ``variant`` (``certificates`` states its guarantee).
+        Unlike Cohen et al.'s ``certify``, which returns (class, l2 radius), it returns the whole
+        ``Certificate``: ``predict``, ``radius_l2``, ``radius_linf``, the bounds and the counts."""
         noise = self.noise_for_dimension(x.numel())
         check_variant(variant, noise)
         check_sampling(alpha, n0=n0, n=n)
-        counts = self.sample(x, n0, n, generator)
+        counts = self.sample(x, n0, n, generator=generator)
         return certify_counts(counts.selection, counts.estimation, self.sigma, alpha, variant, x.numel(), noise)
 
-    def predict(self, x: torch.Tensor, n: int, alpha: float, generator: torch.Generator | None = None) -> int:
+    @_options_by_keyword("Cohen et al.'s smooth.predict(x, n, alpha, batch_size) passes the batch size "
+                         "fourth: here it is given once, to Smooth(model, num_classes, sigma, batch_size)")
+    def predict(self, x: torch.Tensor, n: int, alpha: float, *, generator: torch.Generator | None = None) -> int:
         """Cohen et al.'s PREDICT: the top class if a two-sided binomial test of its vote against
         the runner-up's rejects equality at level alpha, else ABSTAIN."""
         check_sampling(alpha, n=n)
-        counts = self.votes(x, n, generator)
-        order = np.argsort(-counts, kind="stable")
-        n_a, n_b = int(counts[order[0]]), int(counts[order[1]])
-        if binomtest(n_a, n_a + n_b, 0.5).pvalue > alpha:
-            return ABSTAIN
-        return int(order[0])
+        return int(predict_from_counts(self.votes(x, n, generator=generator), alpha)[0])
 
 
 def sample_counts(model: torch.nn.Module, x: torch.Tensor, sigma: float, num: int, batch_size: int,
-                  num_classes: int, generator: torch.Generator | None = None,
+                  num_classes: int, *, generator: torch.Generator | None = None,
                   mixed_precision: bool = False) -> np.ndarray:
-    """``Smooth(...).votes(x, num, generator)``."""
-    return Smooth(model, num_classes, sigma, batch_size, mixed_precision).votes(x, num, generator)
+    """``Smooth(...).votes(x, num, generator=generator)``."""
+    return Smooth(model, num_classes, sigma, batch_size, mixed_precision).votes(x, num, generator=generator)
 
 
+@_options_by_keyword()
 def certify(model: torch.nn.Module, x: torch.Tensor, sigma: float, n0: int, n: int, alpha: float,
-            batch_size: int, num_classes: int, variant: str = "blum",
+            batch_size: int, num_classes: int, *, variant: str = "blum",
             generator: torch.Generator | None = None, mixed_precision: bool = False) -> Certificate:
     """``Smooth(...).certify(...)``: CERTIFY one image ``x`` (C, H, W)."""
-    return Smooth(model, num_classes, sigma, batch_size, mixed_precision).certify(x, n0, n, alpha, variant, generator)
+    return Smooth(model, num_classes, sigma, batch_size, mixed_precision).certify(
+        x, n0, n, alpha, variant=variant, generator=generator)
 
 
+@_options_by_keyword()
 def predict(model: torch.nn.Module, x: torch.Tensor, sigma: float, n: int, alpha: float, batch_size: int,
-            num_classes: int, generator: torch.Generator | None = None) -> int:
+            num_classes: int, *, generator: torch.Generator | None = None) -> int:
     """``Smooth(...).predict(...)``: Cohen et al.'s abstaining PREDICT."""
-    return Smooth(model, num_classes, sigma, batch_size).predict(x, n, alpha, generator)
+    return Smooth(model, num_classes, sigma, batch_size).predict(x, n, alpha, generator=generator)

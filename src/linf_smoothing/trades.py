@@ -55,8 +55,7 @@ def l2_adversary(model: nn.Module, x: torch.Tensor, eta: torch.Tensor, epsilon: 
     2*epsilon/steps * sqrt(d): beyond epsilon once sqrt(d) > steps/2 (always in the paper), so
     the clamp and the projection leave delta near the ball's surface in a random direction. Here
     the draw is normalized like any gradient, so the step keeps its length. A deliberate
-    difference, which never arose in the demo's training (README, "Differences from the
-    original code").
+    difference, which never arose in the demo's training (docs/differences.md).
     """
     was_training = model.training
     model.eval()

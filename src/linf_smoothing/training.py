@@ -24,6 +24,7 @@ from linf_smoothing.distributed import SINGLE, Replica, data_parallel
 from linf_smoothing.methods import METHODS
 from linf_smoothing.models import memory_format_for
 from linf_smoothing.noises import Noise
+from linf_smoothing.progress import Progress
 from linf_smoothing.results import atomic_path
 from linf_smoothing.settings import TrainSettings, as_dict
 
@@ -131,7 +132,7 @@ def _resume(path: Path | None, identity: dict, model, optimizer, scheduler, gene
 def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.ndarray,
           test_images: np.ndarray, test_labels: np.ndarray, settings: TrainSettings,
           device: torch.device, on_epoch: Callable[[dict], None] | None = None,
-          resume_path: Path | None = None, replica: Replica = SINGLE) -> list[dict]:
+          resume_path: Path | None = None, replica: Replica = SINGLE, progress: bool = False) -> list[dict]:
     """Train ``model`` in place; return one metrics dict per epoch (METRIC_COLUMNS).
 
     Every random draw (shuffling, crops and flips, noise, the attack's start) comes from
@@ -142,6 +143,9 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
 
     With several processes (``replica``), each calls ``train`` with the same arguments; the
     main process writes the resume state, and every process gets the same history.
+
+    With ``progress``, the main process shows each epoch's progress (batches done, images/s,
+    time left: ``progress.Progress``) on stderr.
     """
     if settings.method not in METHODS:
         raise ValueError(f"unknown training method {settings.method!r}; choose one of {', '.join(METHODS)}")
@@ -163,23 +167,31 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(settings.lr_milestones), settings.lr_gamma)
     identity = run_identity(settings, replica, train_images, train_labels, test_images, test_labels)
     history = _resume(resume_path, identity, model, optimizer, scheduler, (generator, shuffle))
+    batches = -(-len(x_train) // settings.batch_size)
     for epoch in range(len(history), settings.epochs):
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         loss_sum = torch.zeros((), device=device)
-        for idx in _batches(len(x_train), settings.batch_size, torch.randperm(len(x_train), generator=shuffle)):
-            idx = idx.to(device)
-            loss_sum += train_step(model, optimizer, x_train[idx], y_train[idx], settings, generator,
-                                   replica, parallel_model, epoch) * len(idx)
-        scheduler.step()
-        row = {
-            "epoch": epoch, "lr": lr,
-            "train_loss": replica.sum(loss_sum).item() / len(x_train),
-            "train_accuracy_noisy": accuracy(model, x_train, y_train, noise, settings.batch_size, generator, replica),
-            "test_accuracy_noisy": accuracy(model, x_test, y_test, noise, settings.batch_size, generator, replica),
-            "test_accuracy_clean": accuracy(model, x_test, y_test, None, settings.batch_size, replica=replica),
-            "seconds": time.perf_counter() - start,
-        }
+        with Progress(f"epoch {epoch + 1}/{settings.epochs}", batches, "batches", "images", logging.getLogger("train"),
+                      enabled=progress and replica.is_main) as shown:
+            order = torch.randperm(len(x_train), generator=shuffle)
+            for done, idx in enumerate(_batches(len(x_train), settings.batch_size, order), 1):
+                idx = idx.to(device)
+                loss_sum += train_step(model, optimizer, x_train[idx], y_train[idx], settings, generator,
+                                       replica, parallel_model, epoch) * len(idx)
+                shown.update(done, min(done * settings.batch_size, len(x_train)),
+                             "then the epoch's accuracies" if done == batches else "")
+            scheduler.step()
+            row = {
+                "epoch": epoch, "lr": lr,
+                "train_loss": replica.sum(loss_sum).item() / len(x_train),
+                "train_accuracy_noisy": accuracy(model, x_train, y_train, noise, settings.batch_size,
+                                                 generator, replica),
+                "test_accuracy_noisy": accuracy(model, x_test, y_test, noise, settings.batch_size,
+                                                generator, replica),
+                "test_accuracy_clean": accuracy(model, x_test, y_test, None, settings.batch_size, replica=replica),
+                "seconds": time.perf_counter() - start,
+            }
         history.append(row)
         if resume_path is not None and replica.is_main:
             with atomic_path(Path(resume_path)) as tmp:

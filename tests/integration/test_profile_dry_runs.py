@@ -1,5 +1,5 @@
 """Dry runs of the profiles: an overlay given on the command line lies on top of the profile's,
-and the README's counts of planned jobs are the dry runs'."""
+and the counts of planned jobs that the README's profiles table and the docs state are the dry runs'."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,27 @@ from workflow_runner import SNAKEMAKE, planned_jobs
 
 pytestmark = pytest.mark.integration
 
-README = " ".join((ROOT / "README.md").read_text().split())  # one space between words
+PROFILES = ROOT / "profiles"
+# Profiles that run no experiments of their own: local defaults and SLURM settings.
+SETTINGS_ONLY = {"default", "slurm", "cluster-example"}
+
+
+def profiles_table() -> dict[str, int]:
+    """The jobs column of the README's profiles table, by profile (``paper``: config.yaml alone)."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| profile |"))
+    columns = [cell.strip() for cell in lines[header].strip("|").split("|")]
+    jobs = {}
+    for line in lines[header + 2:]:
+        if not line.startswith("|"):
+            break
+        row = dict(zip(columns, (cell.strip() for cell in line.strip("|").split("|"))))
+        name = re.fullmatch(r"`([\w-]+)`", row["profile"])
+        jobs[name.group(1) if name else "paper"] = int(row["jobs"])
+    return jobs
+
+
+TABLE = profiles_table()
 
 
 def dry_run(workdir, *args: str) -> subprocess.CompletedProcess:
@@ -25,11 +45,17 @@ def dry_run(workdir, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def stated_jobs(pattern: str) -> int:
-    """The count of planned jobs the README states, in the sentence ``pattern`` matches."""
-    match = re.search(pattern, README)
-    assert match, f"the README no longer says {pattern!r}"
+def stated_jobs(pattern: str, page: str) -> int:
+    """The count of planned jobs that docs/``page`` states, in the sentence ``pattern`` matches."""
+    text = " ".join((ROOT / "docs" / page).read_text().split())  # one space between words
+    match = re.search(pattern, text)
+    assert match, f"docs/{page} no longer says {pattern!r}"
     return int(match.group(1))
+
+
+def test_the_profiles_table_lists_every_profile_and_the_papers_run():
+    runs = {path.name for path in PROFILES.iterdir() if path.is_dir()} - SETTINGS_ONLY
+    assert set(TABLE) == runs | {"paper"}
 
 
 def test_an_overlay_on_the_demo_profile_changes_only_its_keys(tmp_path):
@@ -42,29 +68,31 @@ def test_an_overlay_on_the_demo_profile_changes_only_its_keys(tmp_path):
     assert "download_cifar10" not in {rule for rule, _ in jobs}
     certify = [line for line in result.stdout.splitlines() if "scripts/certify.py" in line]
     assert len(certify) == 6 and all(" --n 500 " in line and "results/demo/" in line for line in certify)
-    assert len(jobs) + 1 == stated_jobs(r"The demo plans (\d+) jobs")
+    assert len(jobs) + 1 == TABLE["demo"]
 
 
-def test_the_readmes_job_counts_are_the_dry_runs(tmp_path):
+def test_the_stated_job_counts_are_the_dry_runs(tmp_path):
     paper = planned_jobs(dry_run(tmp_path / "paper"))
-    assert len(paper) + 1 == stated_jobs(r"`snakemake all` with `config.yaml` plans (\d+) jobs")
-    baseline = planned_jobs(dry_run(tmp_path / "baseline", "--profile", str(ROOT / "profiles" / "baseline")))
-    assert len(baseline) + 1 == stated_jobs(r"The baseline profile plans (\d+) jobs")
-    methods = planned_jobs(dry_run(tmp_path / "methods", "--profile", str(ROOT / "profiles" / "methods")))
-    assert len(methods) + 1 == stated_jobs(r"where it trains all 18 models; (\d+) jobs")
-    comparison = planned_jobs(dry_run(tmp_path / "comparison", "--profile", str(ROOT / "profiles" / "comparison")))
-    assert len(comparison) + 1 == stated_jobs(r"--profile profiles/comparison # (\d+) jobs")
-    assert len(comparison) + 1 == stated_jobs(r"The dry run plans (\d+) jobs: one download")
+    assert len(paper) + 1 == TABLE["paper"]
+    assert len(paper) + 1 == stated_jobs(r"`snakemake all` with `config.yaml` plans (\d+) jobs", "operations.md")
+    baseline = planned_jobs(dry_run(tmp_path / "baseline", "--profile", str(PROFILES / "baseline")))
+    assert len(baseline) + 1 == TABLE["baseline"]
+    methods = planned_jobs(dry_run(tmp_path / "methods", "--profile", str(PROFILES / "methods")))
+    assert len(methods) + 1 == TABLE["methods"]
+    assert len(methods) + 1 == stated_jobs(r"where it trains all 18 models; (\d+) jobs", "training-methods.md")
+    comparison = planned_jobs(dry_run(tmp_path / "comparison", "--profile", str(PROFILES / "comparison")))
+    assert len(comparison) + 1 == TABLE["comparison"]
+    assert len(comparison) + 1 == stated_jobs(r"The dry run plans (\d+) jobs: one download", "training-methods.md")
 
 
 def test_the_released_profiles_job_count_is_the_dry_runs(tmp_path):
     workdir = tmp_path / "released"
-    for exp in load_yaml(ROOT / "profiles" / "released" / "released.yaml")["experiments"]:
+    for exp in load_yaml(PROFILES / "released" / "released.yaml")["experiments"]:
         (workdir / exp["checkpoint"]["path"]).parent.mkdir(parents=True, exist_ok=True)
         (workdir / exp["checkpoint"]["path"]).touch()
-    released = planned_jobs(dry_run(workdir, "--profile", str(ROOT / "profiles" / "released")))
+    released = planned_jobs(dry_run(workdir, "--profile", str(PROFILES / "released")))
     assert [rule for rule, _ in released].count("import_checkpoint") == 3
-    assert len(released) + 1 == stated_jobs(r"--profile profiles/released # (\d+) jobs")
+    assert len(released) + 1 == TABLE["released"]
 
 
 def test_a_run_that_drops_the_folders_experiments_says_so(tmp_path):

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +53,12 @@ def test_outputs_and_their_contents(finished):
     for shard in ("tiny8/0-of-2", "tiny8/1-of-2", "tiny12/0-of-1"):
         assert "done:" in (results / "logs" / "certify" / f"{shard}.log").read_text().splitlines()[-1]
         assert (results / "benchmarks" / "certify" / f"{shard}.tsv").exists()
-    for name in ("vary_dim", "certified_l2", "certified_normalized", "training_curves"):
+    for name in ("vary_dim", "certified_l2", "certified_normalized", "training_curves", "methods_linf",
+                 "methods_normalized"):
         for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
             assert (results / "figures" / f"{name}.{ext}").read_bytes()[:4] == magic
+    for table in ("benchmark", "certified_at_radii", "methods"):  # the report's pages, in percent
+        assert "%</td>" in (results / "tables" / f"{table}.html").read_text()
     grid = pd.read_csv(results / "tables" / "certified_at_radii.csv", index_col=["label", "certificate"])
     assert list(grid.index) == [(exp, c) for exp in ("tiny8", "tiny12") for c in ("blum", "sound_top2")]
     assert len(grid.columns) == 6
@@ -79,8 +83,12 @@ def test_report_holds_every_declared_output(finished):
     html = (finished / "report.html").read_text()
     assert len(html) > 100_000  # figures and tables are embedded: one self-contained file
     for name in ("vary_dim.png", "certified_l2.png", "certified_normalized.png", "training_curves.png",
-                 "benchmark.csv", "certified_at_radii.csv", "provenance.json"):
+                 "methods_linf.png", "benchmark.html", "certified_at_radii.html", "methods.html", "provenance.json"):
         assert name in html, name
+    # the categories, which the report's menu lists in alphabetical order: the paper's figure first
+    categories = json.loads(re.search(r"categories = (\{.*?\});?\n", html).group(1))
+    assert min(categories) == "1. The paper's figure"
+    assert [Path(path).name for paths in categories[min(categories)].values() for path in paths] == ["vary_dim.png"]
 
 
 def test_a_second_run_has_nothing_to_do(finished):
@@ -108,9 +116,11 @@ def test_gathered_shards_equal_an_unsharded_run(finished, tmp_path):
                                   pd.read_csv(unsharded, sep="\t").drop(columns="time"))
     described = [json.loads(path.read_text()) for path in (results / "certify" / "tiny8.tsv.json",
                                                           tmp_path / "unsharded.tsv.json")]
-    # The same description but for the sharding and the rows' digest (their time columns differ).
-    assert {k: v for k, v in described[0].items() if k not in ("shards", "rows_sha256")} == {
-        k: v for k, v in described[1].items() if k not in ("shard", "shards", "rows_sha256")}
+    # The same description but for the sharding, the rows' digest (their time columns differ) and
+    # where the run found its model and test data (the paths its command line gave; their digests agree).
+    located = ("model", "test_data")
+    assert {k: v for k, v in described[0].items() if k not in ("shards", "rows_sha256", *located)} == {
+        k: v for k, v in described[1].items() if k not in ("shard", "shards", "rows_sha256", *located)}
 
 
 def test_a_failed_shard_reruns_alone(finished):
@@ -131,8 +141,9 @@ def test_a_failed_shard_reruns_alone(finished):
     snakemake(finished, "all")  # the analysis jobs catch up, for the tests that follow
 
 
-ANALYSIS_JOBS = [("benchmark_table", ""), ("methods_comparison", ""), ("provenance", ""), ("radius_figures", ""),
-                 ("radius_grid_table", ""), ("vary_dim_figure", "")]
+FIGURE_JOBS = [("methods_figures", ""), ("radius_figures", ""), ("vary_dim_figure", "")]
+ANALYSIS_JOBS = sorted([("benchmark_table", ""), ("methods_table", ""), ("provenance", ""), ("radius_grid_table", ""),
+                        *FIGURE_JOBS])
 
 
 @pytest.mark.parametrize("deleted, rebuilt", [
@@ -230,9 +241,50 @@ def test_changing_one_sigma_reruns_that_experiment_and_the_analysis(finished):
     overlay = yaml.safe_load(yaml.safe_dump(TINY))
     overlay["experiments"][1]["sigma"] = 0.4
     assert planned_jobs(snakemake(finished, "-n", "all", overlay=overlay)) == sorted([
-        ("train", "tiny12"), ("certify", "tiny12/0"), ("gather_certification", "tiny12"),
-        ("benchmark_table", ""), ("radius_grid_table", ""), ("vary_dim_figure", ""), ("radius_figures", ""),
-        ("methods_comparison", ""), ("training_curves", ""), ("provenance", "")])
+        ("train", "tiny12"), ("certify", "tiny12/0"), ("gather_certification", "tiny12"), ("training_curves", ""),
+        *ANALYSIS_JOBS])
+
+
+@pytest.mark.parametrize("setting, value", [("figure_title", "another title"), ("radius_max", 0.2),
+                                            ("figure_skip", 2)])
+def test_a_figure_setting_reruns_the_figures_that_read_it_and_no_table(finished, setting, value):
+    """Each analysis job is passed only the settings its output reads: a figure's title, x range
+    or subset reruns figures (and the provenance record, which holds the configuration) only."""
+    overlay = yaml.safe_load(yaml.safe_dump(TINY))
+    overlay["analysis"][setting] = value
+    radius_figures = [] if setting == "radius_max" else [("radius_figures", "")]  # its range comes from the data
+    assert planned_jobs(snakemake(finished, "-n", "all", overlay=overlay)) == sorted([
+        ("methods_figures", ""), ("vary_dim_figure", ""), ("provenance", ""), *radius_figures])
+
+
+def test_the_figures_target_redraws_every_figure_and_nothing_else(finished):
+    forced = ["vary_dim_figure", "radius_figures", "methods_figures", "training_curves"]
+    assert planned_jobs(snakemake(finished, "-n", "figures", "--forcerun", *forced)) == sorted(
+        (rule, "") for rule in forced + ["figures"])  # `figures` itself runs nothing
+
+
+def test_a_change_to_the_plotting_code_redraws_the_figures_alone(finished):
+    code = ROOT / "src" / "linf_smoothing" / "figures.py"
+    before = code.stat()
+    os.utime(code, ns=(before.st_atime_ns, time.time_ns() + 10**9))  # as if edited after the run
+    try:
+        assert planned_jobs(snakemake(finished, "-n", "figures")) == sorted(
+            (rule, "") for rule in ("vary_dim_figure", "radius_figures", "methods_figures", "training_curves",
+                                    "figures"))
+    finally:
+        os.utime(code, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_no_job_holds_an_absolute_path_so_a_moved_folder_reruns_nothing(tmp_path):
+    """A job whose command or parameters hold the checkout's or the run's absolute path reruns
+    when either moves (the provenance record did: --repository /abs/checkout)."""
+    result = snakemake(tmp_path, "-n", "-p", "all")
+    commands = [line for line in result.stdout.splitlines()
+                if line.startswith("Shell command:") and line != "Shell command: None"]  # None: `all`
+    assert len(commands) == len(planned_jobs(result))
+    absolute = re.compile("|".join(rf"(?<![\w./-]){re.escape(str(path))}" for path in (ROOT, tmp_path)))
+    for command in commands:  # a relative path to the checkout (../../work/...) holds its path's tail
+        assert not absolute.search(command), command
 
 
 def test_a_bad_config_stops_before_any_job(tmp_path):
@@ -275,8 +327,13 @@ def test_paper_dag_dry_run_shows_the_papers_jobs(tmp_path):
     assert "--sigma 0.12 --batch-size 10000 --compile --n0 1000 --n 100000 --alpha 0.001 --model" in out
     assert "--shard 0 --shards 10" in out
     # The analysis reads sigma, d, N and alpha from the certifications' descriptions.
-    assert "size32=results/certify/size32.tsv size48=results/certify/size48.tsv size64=results/certify/size64.tsv  " \
-        "--only grid" in out
+    # Each analysis job is passed only the settings its output reads: the grid its radii, no figure's.
+    grid = next(line for line in out.splitlines() if "--only grid" in line)
+    assert "size32=results/certify/size32.tsv size48=results/certify/size48.tsv size64=results/certify/size64.tsv " \
+        "--linf-threshold 0.00784313725490196 --grid-radii 0.0 0.002 0.004 0.006 0.00784313725490196 0.008 " \
+        "--only grid" in grid
+    figure = next(line for line in out.splitlines() if "--only vary_dim" in line)
+    assert "--radius-max 0.01 --figure-skip 20" in figure and "--grid-radii" not in figure
     # The original's files carry no description: what is known of them is stated.
     assert re.search(r"--reference 'original size32=[./]*[^' ]*reference/original/"
                      r"output_noise12_size32_l2trades0435_beta6'", out)
