@@ -23,6 +23,12 @@ the CSV files (fractions of 1):
   certified_normalized.{png,pdf}     the same against radius*sqrt(d)/sigma
   methods_linf.{png,pdf}             a panel per training method, a curve per image size, against
   methods_normalized.{png,pdf}       l-inf radius and against radius*sqrt(d)/sigma
+and, where the runs were smoothed with more than one noise (or with --only naming them):
+  noises.{csv,md,html}               each noise and size: natural accuracy, certified accuracy in
+                                     l-inf, l2 and l1, ACR in each norm, the median l-inf radius,
+                                     ceilings and Kumar et al.'s bound (noise_comparison.py)
+  noises_linf.{png,pdf}              a panel per noise, a curve per size, against l-inf radius (log)
+  noises_median.{png,pdf}            the median l-inf radius*sqrt(d)/sigma against d, a line per noise
 A figure of more than 8 runs takes a panel per training method. The figures' title is
 --figure-title, or else the dataset and architecture the files record. What is left out of
 --linf-threshold, --radius-max and --grid-radii is chosen from the files, one line each on
@@ -45,9 +51,11 @@ from linf_smoothing.analysis import (
 )
 from linf_smoothing.comparison import methods_table, write_methods_table
 from linf_smoothing.figures import FigureSet
+from linf_smoothing.noise_comparison import noise_name, noise_table, write_noise_table
 from linf_smoothing.settings import OUTPUT_SETTINGS, AnalysisSettings, add_arguments, from_arguments
 
-TABLES = {"table", "grid", "methods_table"}  # the outputs on all images; the others are figures
+TABLES = {"table", "grid", "methods_table", "noises_table"}  # the outputs on all images; the others are figures
+NOISE_OUTPUTS = ("noises_table", "noises_figures")  # by default only where the runs have several noises
 log = logging.getLogger("analyze")
 
 
@@ -138,7 +146,7 @@ def main() -> None:
     for option, given, outputs in (("--published", args.published, {"table"}),
                                    ("--reference", args.reference, {"vary_dim"}),
                                    ("--figure-outdir", args.figure_outdir,
-                                    {"vary_dim", "radius_figures", "methods_figures"})):
+                                    {"vary_dim", "radius_figures", "methods_figures", "noises_figures"})):
         if given and not set(wanted) & outputs:
             raise ValueError(f"{option} changes only the {' and '.join(sorted(outputs))} output, which --only "
                              f"{args.only} leaves out: leave out {option} or --only")
@@ -147,6 +155,8 @@ def main() -> None:
         return load_run(path, stated.get(label, stated[None]), own=label in stated)
 
     runs = {label: load(label, path) for label, path in args.runs}
+    if args.only is None and len({noise_name(run.noise) for run in runs.values() if run.noise is not None}) < 2:
+        wanted = tuple(output for output in wanted if output not in NOISE_OUTPUTS)
     settings, chosen = settings_from_data(options, runs, wanted)
     for line in chosen:
         log.info("not given: %s", line)
@@ -176,6 +186,11 @@ def main() -> None:
         written += figures.radius_figures()
     if "methods_figures" in wanted:
         written += figures.methods_figures()
+    if "noises_table" in wanted:
+        written += write_noise_table(noise_table(runs, certified, settings.linf_threshold), args.outdir,
+                                     settings.linf_threshold)
+    if "noises_figures" in wanted:
+        written += figures.noises_figures()
     print("\n".join(map(str, written)))
 
 

@@ -333,11 +333,12 @@ def test_the_noise_table_gives_each_run_its_accuracies_radii_and_limits(tmp_path
     top = 0.01 ** (1 / 200)
     assert table.loc[0, "kumar_linf"] == pytest.approx(0.5 / (np.sqrt(2 * (1 - top)) * 8), rel=1e-12)
     assert np.isnan(table.loc[1, "kumar_linf"])
-    csv, md = write_noise_table(table, tmp_path / "out", 2 / 255)
+    csv, md, html = write_noise_table(table, tmp_path / "out", 2 / 255)
     pd.testing.assert_frame_equal(pd.read_csv(csv), table, check_dtype=False)
     lines = md.read_text().splitlines()
     assert lines[2].startswith("| Laplace | laplace | 8, 64 | 0.5 | ") and lines[3].startswith("| exp(-‖x‖∞/λ) |")
     assert lines[3].endswith(" | – |")  # no Kumar bound for dependent coordinates
+    assert html.name == "noises.html" and "<td>exp(-‖x‖∞/λ)</td>" in html.read_text()
 
 
 def kumar_file(path, counts, labels, sigma=0.25, dimension=192, p=3, n=100_000, alpha=0.001):

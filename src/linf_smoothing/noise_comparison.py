@@ -27,7 +27,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from linf_smoothing.analysis import AS_IN_FILE, CERTIFICATE_NOTE, Run, certified_accuracy
+from linf_smoothing.analysis import (
+    AS_IN_FILE,
+    CERTIFICATE_NOTE,
+    PERCENT_NOTE,
+    Run,
+    certified_accuracy,
+    write_rendered_table,
+)
 from linf_smoothing.bounds import clopper_pearson
 from linf_smoothing.checks import check_columns
 from linf_smoothing.comparison import average_certified_radius, image_size
@@ -59,11 +66,16 @@ def kumar_bound(run: Run) -> float:
     return float(iid_radius_bound(run.sigma, run.alpha ** (1.0 / run.n), run.dimension))
 
 
+def median_linf(frame: pd.DataFrame) -> float:
+    """The median certified l-inf radius over all images, 0 where wrong or abstained (as Kumar
+    et al.'s print_medians.py takes it)."""
+    return float(frame["radius"].where(frame["correct"] == 1, 0.0).median())
+
+
 def noise_row(label: str, run: Run, frame: pd.DataFrame, certificate: str, threshold: float) -> dict:
     """One run and certificate's row of the noise table (see the module docstring); ``frame``
     holds the rows with their radius in every norm (``Run.certified``)."""
     radius = threshold * math.sqrt(run.dimension)
-    certified_linf = frame["radius"].where(frame["correct"] == 1, 0.0)
     return {
         "source": "run", "noise": run.noise.name, "noise_name": noise_name(run.noise), "label": label,
         "image_size": image_size(run), "dimension": run.dimension, "sigma": run.sigma, "n": run.n,
@@ -74,8 +86,8 @@ def noise_row(label: str, run: Run, frame: pd.DataFrame, certificate: str, thres
         "certified_l1": float(certified_accuracy(frame, [radius], "radius_l1")[0]),
         "radius_l1_l2": radius,
         **{f"acr_{norm}": average_certified_radius(frame, column) for norm, column in NORM_COLUMNS.items()},
-        "median_linf": float(certified_linf.median()),
-        "median_linf_normalized": float(certified_linf.median()) * math.sqrt(run.dimension) / run.sigma,
+        "median_linf": median_linf(frame),
+        "median_linf_normalized": median_linf(frame) * math.sqrt(run.dimension) / run.sigma,
         **{f"ceiling_{norm}": run.ceiling(certificate, norm) for norm in NORM_COLUMNS},
         "kumar_linf": kumar_bound(run), "computed_from": math.nan}
 
@@ -105,42 +117,40 @@ def _number(value: float) -> str:
 
 
 def write_noise_table(table: pd.DataFrame, outdir: Path, threshold: float, stem: str = "noises") -> list[Path]:
-    """noises.csv (every column, full precision) and noises.md (a row per run: accuracies,
-    ACRs, the median l-inf radius and the l-inf limits in the unit radius * sqrt(d) / sigma)."""
+    """noises.csv (every column, full precision, accuracies as fractions), noises.md and
+    noises.html (a row per run: accuracies in percent, ACRs, the median l-inf radius and the
+    l-inf limits in the unit radius * sqrt(d) / sigma)."""
     outdir = Path(outdir)
-    paths = [outdir / f"{stem}.csv", outdir / f"{stem}.md"]
+    paths = [outdir / f"{stem}.csv"]
     with atomic_path(paths[0]) as tmp:
         table.to_csv(tmp, index=False)
     t = f"{threshold * 255:g}/255"
     header = ["noise", "run", "size, d", "σ", "natural", f"ℓ∞ {t}", f"ℓ2 {t}·√d", f"ℓ1 {t}·√d", "ACR ℓ1",
               "ACR ℓ2", "ACR ℓ∞", "median ℓ∞ ×√d/σ", "ceiling ℓ∞ ×√d/σ", "Kumar ℓ∞ ×√d/σ"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for row in table.itertuples():
         unit = math.sqrt(row.dimension) / row.sigma
         run = row.label if row.source == "run" else f"{row.label} [computed from {Path(row.computed_from).name}]"
-        lines.append("| " + " | ".join([
-            row.noise_name, run, f"{row.image_size}, {row.dimension}", f"{row.sigma:g}",
-            _percent(row.natural_accuracy), _percent(row.certified_linf), _percent(row.certified_l2),
-            _percent(row.certified_l1), _number(row.acr_l1), _number(row.acr_l2), _number(row.acr_linf),
-            _number(row.median_linf_normalized), _number(row.ceiling_linf * unit), _number(row.kumar_linf * unit)])
-            + " |")
+        rows.append([row.noise_name, run, f"{row.image_size}, {row.dimension}", f"{row.sigma:g}",
+                     _percent(row.natural_accuracy), _percent(row.certified_linf), _percent(row.certified_l2),
+                     _percent(row.certified_l1), _number(row.acr_l1), _number(row.acr_l2), _number(row.acr_linf),
+                     _number(row.median_linf_normalized), _number(row.ceiling_linf * unit),
+                     _number(row.kumar_linf * unit)])
     certificates = sorted(set(table["certificate"]) - {AS_IN_FILE})
-    lines += ["", f"Accuracy on every certified test image: natural; certified in l-inf at {t} = {threshold:.5f}, "
-              f"and in l2 and l1 at {t}·√d, where the Gaussian's three certificates coincide (noises.csv: "
-              "radius_l1_l2). ACR: average certified radius in each norm (0 where wrong or abstained). The l-inf "
-              "radii in units of √d/σ: a radius like σ/√d is flat across sizes, one like σ/d falls like 1/√d. "
-              "Ceiling: the largest l-inf radius the run's N and α can certify (every vote for one class); Kumar: "
-              "Kumar et al.'s (2020, Theorem 1) bound on the l-inf radius of any noise with independent "
-              "coordinates at that probability (– for noises whose coordinates depend on each other). noises.csv "
-              "also holds the ceilings in l1 and l2, N, α and the certificate of each row."
-              + (f" Certificate: {', '.join(certificates)}. " + CERTIFICATE_NOTE if certificates else "")]
+    note = (f"Accuracy on every certified test image: natural; certified in l-inf at {t} = {threshold:.5f}, "
+            f"and in l2 and l1 at {t}·√d, where the Gaussian's three certificates coincide ({stem}.csv: "
+            "radius_l1_l2). ACR: average certified radius in each norm (0 where wrong or abstained). The l-inf "
+            "radii in units of √d/σ: a radius like σ/√d is flat across sizes, one like σ/d falls like 1/√d. "
+            "Ceiling: the largest l-inf radius the run's N and α can certify (every vote for one class); Kumar: "
+            "Kumar et al.'s (2020, Theorem 1) bound on the l-inf radius of any noise with independent "
+            f"coordinates at that probability (– for noises whose coordinates depend on each other). {stem}.csv "
+            "also holds the ceilings in l1 and l2, N, α and the certificate of each row."
+            + (f" Certificate: {', '.join(certificates)}. " + CERTIFICATE_NOTE if certificates else ""))
     if (table["source"] == "published").any():
-        lines[-1] += (" Published rows: Kumar et al.'s counts of their generalized Gaussian models (N = 100,000 "
-                      "samples, α = 0.001, as stated for each file), certified here with this project's "
-                      "certificates of that noise.")
-    with atomic_path(paths[1]) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    return paths
+        note += (" Published rows: Kumar et al.'s counts of their generalized Gaussian models (N = 100,000 "
+                 "samples, α = 0.001, as stated for each file), certified here with this project's "
+                 "certificates of that noise.")
+    return paths + write_rendered_table(header, rows, [note, PERCENT_NOTE], outdir / stem)
 
 
 KUMAR_COLUMNS = ["idx", "label", "predict", "count", "any_iid_distribution_bound", "correct"]

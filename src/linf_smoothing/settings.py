@@ -192,6 +192,8 @@ OUTPUT_SETTINGS = {
     "radius_figures": ("certificates", "linf_threshold", "radius_points", "figure_skip", "figure_title"),
     "methods_figures": ("certificates", "linf_threshold", "radius_max", "radius_points", "figure_skip",
                         "figure_title"),
+    "noises_table": ("certificates", "linf_threshold"),
+    "noises_figures": ("certificates", "linf_threshold", "radius_points", "figure_skip", "figure_title"),
 }
 
 def _fields(cls) -> list[tuple[dataclasses.Field, Any]]:
