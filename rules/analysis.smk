@@ -12,6 +12,19 @@ PLOTTING_CODE = os.path.join(
 )
 
 
+# The noise table and its figures, where the experiments are smoothed with more than one noise
+# (a noise and its parameters: two shapes of one family are two noises).
+NOISES_COMPARED = (
+    len(
+        {
+            (exp.get("noise", "gaussian"), exp.get("noise_p"))
+            for exp in config["experiments"]
+        }
+    )
+    > 1
+)
+
+
 def analysis_options(output):
     """analyze.py's settings options for `output` (an --only group), from the configuration."""
     return to_arguments(analysis_settings(config), OUTPUT_SETTINGS[output])
@@ -193,6 +206,64 @@ rule methods_figures:
         " --outdir {params.outdir} > {log} 2>&1"
 
 
+rule noises_table:
+    input:
+        certifications(),
+    output:
+        f"{RESULTS}/tables/noises.csv",
+        f"{RESULTS}/tables/noises.md",
+        report(
+            f"{RESULTS}/tables/noises.html",
+            caption="../report/noises.rst",
+            category=TABLES,
+        ),
+    log:
+        log_path("noises_table", "noises"),
+    benchmark:
+        benchmark_path("noises_table", "noises")
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        runs=labelled_certifications(),
+        settings=analysis_options("noises_table"),
+        outdir=lambda wildcards, output: os.path.dirname(output[0]),
+    shell:
+        script("analyze.py") + " {params.runs} {params.settings} --only noises_table"
+        " --outdir {params.outdir} > {log} 2>&1"
+
+
+rule noises_figures:
+    input:
+        runs=certifications(),
+        code=PLOTTING_CODE,
+    output:
+        report(
+            f"{RESULTS}/figures/noises_linf.png",
+            caption="../report/noises_linf.rst",
+            category=FIGURES,
+        ),
+        f"{RESULTS}/figures/noises_linf.pdf",
+        report(
+            f"{RESULTS}/figures/noises_median.png",
+            caption="../report/noises_median.rst",
+            category=FIGURES,
+        ),
+        f"{RESULTS}/figures/noises_median.pdf",
+    log:
+        log_path("noises_figures", "noises_figures"),
+    benchmark:
+        benchmark_path("noises_figures", "noises_figures")
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        runs=labelled_certifications(),
+        settings=analysis_options("noises_figures"),
+        outdir=lambda wildcards, output: os.path.dirname(output[0]),
+    shell:
+        script("analyze.py") + " {params.runs} {params.settings} --only noises_figures"
+        " --outdir {params.outdir} > {log} 2>&1"
+
+
 rule training_curves:
     input:
         metrics=[metrics_path(exp) for exp in TRAINED],
@@ -222,7 +293,7 @@ rule training_curves:
 
 # `snakemake figures` (re)draws every figure that is missing or out of date (its certifications,
 # settings or the plotting code changed), and nothing else; with `--forcerun vary_dim_figure
-# radius_figures methods_figures training_curves` it redraws them all regardless.
+# radius_figures methods_figures training_curves noises_figures` it redraws them all regardless.
 localrules:
     figures,
 
@@ -233,6 +304,7 @@ rule figures:
         rules.radius_figures.output,
         rules.methods_figures.output,
         rules.training_curves.output if TRAINED else [],
+        rules.noises_figures.output if NOISES_COMPARED else [],
 
 
 rule provenance:
@@ -240,6 +312,7 @@ rule provenance:
         rules.benchmark_table.output,
         rules.radius_grid_table.output,
         rules.methods_table.output,
+        rules.noises_table.output if NOISES_COMPARED else [],
         rules.figures.input,
         rules.prediction_table.output if config["predict"]["enabled"] else [],
     output:
