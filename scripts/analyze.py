@@ -89,11 +89,12 @@ def per_file(kind):
 
 
 def parse_arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("runs", nargs="+", type=cli.labelled, metavar="LABEL=PATH")
-    parser.add_argument("--outdir", required=True, type=Path)
+    parser.add_argument("--outdir", required=True, type=Path, help="folder of the tables (and of the figures)")
     parser.add_argument("--figure-outdir", type=Path, help="write the figures here (default: OUTDIR)")
-    parser.add_argument("--only", choices=tuple(OUTPUT_SETTINGS), help="write only this group of outputs")
+    parser.add_argument("--only", choices=tuple(OUTPUT_SETTINGS),
+                        help="write only this group of outputs (default: all)")
     add_arguments(parser, AnalysisSettings)
     foreign = parser.add_argument_group("files without a description (the original's, Cohen et al.'s)")
     foreign.add_argument("--noise", type=noise, nargs="*", default=[], metavar="LABEL=SIGMA:DIM",

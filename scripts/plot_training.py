@@ -8,7 +8,6 @@ row per training method.
 Each run's training method, architecture and dataset come from the checkpoint train.py
 writes beside its metrics table (``model.pt``, or --checkpoint LABEL=PATH); the title is
 --title, or else what the checkpoints record."""
-import argparse
 from pathlib import Path
 
 import pandas as pd
@@ -40,9 +39,9 @@ def default_title(metadata: dict[str, dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("runs", nargs="+", type=cli.labelled, metavar="LABEL=PATH")
-    parser.add_argument("--outdir", required=True, type=Path)
+    parser.add_argument("--outdir", required=True, type=Path, help="folder of the figure")
     parser.add_argument("--title", help="title of the figure (default: from the checkpoints)")
     parser.add_argument("--checkpoint", type=cli.labelled, nargs="*", default=[], metavar="LABEL=PATH",
                         help="the run's checkpoint, whose metadata names its training method "

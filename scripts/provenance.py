@@ -2,7 +2,6 @@
 """Write a provenance record (JSON) of a workflow run: the effective configuration, the git
 commit of this checkout and whether its tree was dirty, package versions, device and hardware, and the wall
 time of each stage (from Snakemake's benchmark files)."""
-import argparse
 import json
 import os
 import platform
@@ -60,10 +59,10 @@ def stage_times(benchmarks: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("--config", required=True, help="the effective configuration, as JSON")
     parser.add_argument("--benchmarks", required=True, type=Path, help="Snakemake's benchmark folder")
-    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path, help="the provenance record to write (JSON)")
     args = parser.parse_args()
     status = git(REPOSITORY, "status", "--porcelain")
     record = {

@@ -90,6 +90,7 @@ def test_vary_dim_figure_draws_one_curve_per_run_and_the_marks(tmp_path):
     np.testing.assert_allclose(curves[0].get_ydata(), 100 * certified_accuracy(runs["size32", AS_IN_FILE], radii))
 
 
+@pytest.mark.slow
 def test_analyze_script_on_the_originals_files(tmp_path):
     runs = [f"{label}={ORIGINAL / name}" for label, name in FILES.items()]
     noise = ["size32_full=0.12:3072", "size32=0.12:3072", "size48=0.18:6912", "size64=0.24:12288"]
@@ -230,6 +231,7 @@ def test_an_linf_file_declared_l2_is_warned_of(caplog):
     assert caplog.text == ""
 
 
+@pytest.mark.slow
 def test_analyze_script_on_cohens_files(tmp_path):
     command = [sys.executable, str(ROOT / "scripts" / "analyze.py"), f"cohen012={COHEN / 'cohen_full_sigma_0.12'}",
                f"cohen025={COHEN / 'cohen_full_sigma_0.25'}", "--outdir", str(tmp_path), "--only", "table",
@@ -290,6 +292,7 @@ def test_the_grid_table_gives_cohens_l2_numbers(tmp_path):
     assert "l2 r = 0.25" in (tmp_path / "certified_at_radii.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_label_given_twice_or_a_declaration_for_no_file_is_one_line(tmp_path):
     script = [sys.executable, str(ROOT / "scripts" / "analyze.py"), "--outdir", str(tmp_path), "--only", "table"]
     a, b = ORIGINAL / FILES["size32"], ORIGINAL / FILES["size48"]

@@ -50,6 +50,7 @@ def runs_of_three_methods():
     return runs
 
 
+@pytest.mark.slow
 def test_acr_is_the_area_under_the_certified_accuracy_curve():
     """ACR = E[R 1(correct)] = integral over r of P(correct and R >= r): checked on Cohen et
     al.'s published sigma 0.25 file against the area under its own certified-accuracy curve."""
@@ -154,6 +155,7 @@ def test_a_panel_per_method_a_curve_per_size_and_certificate(tmp_path, column):
     assert (tmp_path / "m.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_analyze_writes_the_methods_outputs_in_their_folders(tmp_path):
     """analyze.py on the original's files (no method recorded: one panel): the tables in OUTDIR,
     every figure in --figure-outdir."""

@@ -33,6 +33,7 @@ def test_rows_split_a_batch_in_order(batch, world):
     assert [i for part in parts for i in range(batch)[part]] == list(range(batch))
 
 
+@pytest.mark.slow
 def test_two_processes_take_the_step_of_one(tmp_path):
     subprocess.run([*TORCHRUN, str(ROOT / "tests" / "ddp_steps.py"), str(tmp_path)], check=True, env=ENV,
                    capture_output=True, timeout=300)
@@ -47,6 +48,7 @@ def test_two_processes_take_the_step_of_one(tmp_path):
     assert "stem.0.weight" in moved and "stem.1.running_var" in moved
 
 
+@pytest.mark.slow
 def test_training_script_under_torchrun_matches_one_process(tmp_path):
     images, labels = tiny_data(40)
     save_split(tmp_path / "train.npz", images, labels, "digits")

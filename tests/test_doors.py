@@ -21,7 +21,7 @@ import pytest
 import torch
 from test_checks import certify_rows, description, edit, without_digest
 
-from conftest import ROOT
+from conftest import ROOT, run_script
 from linf_smoothing import estimate, validators
 from linf_smoothing.certificates import max_certifiable_radius
 from linf_smoothing.checks import (
@@ -139,50 +139,44 @@ BOUNDARIES = [
 @pytest.mark.parametrize("script, argv, message", BOUNDARIES, ids=lambda v: " ".join(v) if isinstance(v, list) else
                          None)
 def test_boundary_values_are_refused_naming_the_argument_its_value_and_range(script, argv, message, monkeypatch,
-                                                                           capsys):
+                                                                            capsys):
     parser = parser_of(ROOT / "scripts" / script, monkeypatch)
     line = refusal(parser, argv, capsys)
     assert line is not None and message in line, line
 
 
-def run_script(name: str, argv: list[str], monkeypatch, capsys) -> tuple[int, str]:
-    """Run scripts/``name`` in this process: its exit status and the last line of its stderr."""
-    monkeypatch.setattr(sys, "argv", [name, *map(str, argv)])
-    code = 0
-    try:
-        runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__")
-    except SystemExit as exit:
-        code = exit.code
-    err = capsys.readouterr().err.strip().splitlines()
-    return code, err[-1] if err else ""
+def run_named(name: str, argv: list) -> tuple[int, str]:
+    """scripts/``name`` run in this process: its exit status and the last line of its stderr."""
+    result = run_script(ROOT / "scripts" / name, *map(str, argv))
+    err = result.stderr.strip().splitlines()
+    return result.returncode, err[-1] if err else ""
 
 
 def test_list_options_are_checked_as_a_whole(monkeypatch, capsys):
     """Guard: validators.check_lists in settings.from_arguments."""
-    code, line = run_script("analyze.py", ["a=x.tsv", "--outdir", "o", "--certificates", "blum", "blum"],
-                            monkeypatch, capsys)
+    code, line = run_named("analyze.py", ["a=x.tsv", "--outdir", "o", "--certificates", "blum", "blum"])
     assert (code, line) == (1, "error: --certificates names blum twice: give each value once")
-    code, line = run_script("analyze.py", ["a=x.tsv", "--outdir", "o", "--grid-radii"], monkeypatch, capsys)
+    code, line = run_named("analyze.py", ["a=x.tsv", "--outdir", "o", "--grid-radii"])
     assert (code, line) == (1, "error: --grid-radii needs at least 1 value(s)")
 
 
 ORIGINAL = REFERENCE / "original" / "output_noise12_size32_l2trades0435_beta6"
 
 
-def test_a_sigma_in_pixel_units_is_refused_unless_the_images_were_in_pixels(tmp_path, monkeypatch, capsys):
+def test_a_sigma_in_pixel_units_is_refused_unless_the_images_were_in_pixels(tmp_path):
     """Guard: the sigma cap in analysis.load_run. sigma 255 makes every radius plausible (the
     issue's l2 file declared l-inf then passed); with --pixel-max the file is read in [0, 1]
     units: a copy whose sigma and radii are in [0, 255] gives the original's table."""
     argv = [f"c={ORIGINAL}", "--radius-norm", "c=linf", "--only", "table", "--noise"]
-    code, line = run_script("analyze.py", [*argv, "c=255:3072", "--outdir", tmp_path / "a"], monkeypatch, capsys)
+    code, line = run_named("analyze.py", [*argv, "c=255:3072", "--outdir", tmp_path / "a"])
     assert code == 1 and "sigma 255 is not a noise level of images in [0, 1]" in line and "--pixel-max" in line
     frame = pd.read_csv(ORIGINAL, sep="\t")
     frame["radius"] = frame["radius"].map(lambda r: repr(float(r) * 255))
     frame.to_csv(tmp_path / "pixels.tsv", sep="\t", index=False)
-    code, _ = run_script("analyze.py", [f"c={tmp_path / 'pixels.tsv'}", *argv[1:], "c=30.6:3072", "--pixel-max",
-                                        "c=255", "--outdir", tmp_path / "p"], monkeypatch, capsys)
+    code, _ = run_named("analyze.py", [f"c={tmp_path / 'pixels.tsv'}", *argv[1:], "c=30.6:3072", "--pixel-max",
+                                        "c=255", "--outdir", tmp_path / "p"])
     assert code == 0
-    code, _ = run_script("analyze.py", [*argv, "c=0.12:3072", "--outdir", tmp_path / "o"], monkeypatch, capsys)
+    code, _ = run_named("analyze.py", [*argv, "c=0.12:3072", "--outdir", tmp_path / "o"])
     assert code == 0
     ours = pd.read_csv(tmp_path / "p" / "benchmark.csv").iloc[0]
     theirs = pd.read_csv(tmp_path / "o" / "benchmark.csv").iloc[0]
@@ -193,36 +187,34 @@ def digits_run(tmp_path) -> Path:
     return certify_rows(tmp_path / "digits.tsv", description(), selected_images(30, 3))
 
 
-def test_published_rows_beside_a_digits_run_are_refused(tmp_path, monkeypatch, capsys):
+def test_published_rows_beside_a_digits_run_are_refused(tmp_path):
     """Guard: benchmark_table's refusal (the paper's rows were dropped with the file given for one)."""
-    code, line = run_script("analyze.py", [f"d={digits_run(tmp_path)}", "--outdir", tmp_path / "o", "--only", "table",
+    code, line = run_named("analyze.py", [f"d={digits_run(tmp_path)}", "--outdir", tmp_path / "o", "--only", "table",
                                            "--published", f"Salman et al. (2019)={ORIGINAL}", "--noise",
-                                           "Salman et al. (2019)=0.12:3072", "--radius-norm", "linf"],
-                            monkeypatch, capsys)
+                                           "Salman et al. (2019)=0.12:3072", "--radius-norm", "linf"])
     assert code == 1 and "the published rows (Salman et al. (2019)) are the paper's cifar10 table" in line, line
 
 
-def test_an_option_that_only_changes_an_output_left_out_is_refused(tmp_path, monkeypatch, capsys):
+def test_an_option_that_only_changes_an_output_left_out_is_refused(tmp_path):
     """Guard: analyze.py's check of --published, --reference and --figure-outdir against --only."""
-    code, line = run_script("analyze.py", [f"d={digits_run(tmp_path)}", "--outdir", tmp_path / "o", "--only", "grid",
-                                           "--reference", f"r={ORIGINAL}"], monkeypatch, capsys)
+    code, line = run_named("analyze.py", [f"d={digits_run(tmp_path)}", "--outdir", tmp_path / "o", "--only", "grid",
+                                           "--reference", f"r={ORIGINAL}"])
     assert code == 1 and "--reference changes only the vary_dim output, which --only grid leaves out" in line
 
 
-def test_a_shard_is_not_analysed_as_a_whole_run(tmp_path, monkeypatch, capsys):
+def test_a_shard_is_not_analysed_as_a_whole_run(tmp_path):
     """Guard: load_certification's refusal of a shard (it gave a table of half the images)."""
     shard = certify_rows(tmp_path / "0-of-2.tsv", description(shard=0, shards=2), selected_images(30, 3)[:5])
-    code, line = run_script("analyze.py", [f"d={shard}", "--outdir", tmp_path / "o"], monkeypatch, capsys)
+    code, line = run_named("analyze.py", [f"d={shard}", "--outdir", tmp_path / "o"])
     assert code == 1 and "0-of-2.tsv is shard 1 of 2 of a certification (5 of its images)" in line
     frame, _ = load_certification(shard, shard=True)  # the gather reads it as what it is
     assert len(frame) == 5
 
 
-def test_an_output_path_that_is_not_a_folder_is_one_line(tmp_path, monkeypatch, capsys):
+def test_an_output_path_that_is_not_a_folder_is_one_line(tmp_path):
     """Guard: cli.run's OSError line (a file where the output folder goes)."""
     (tmp_path / "o").write_text("a file")
-    code, line = run_script("analyze.py", [f"d={digits_run(tmp_path)}", "--outdir", tmp_path / "o", "--only", "grid"],
-                            monkeypatch, capsys)
+    code, line = run_named("analyze.py", [f"d={digits_run(tmp_path)}", "--outdir", tmp_path / "o", "--only", "grid"])
     assert code == 1 and line.startswith("error: ") and str(tmp_path / "o") in line, line
 
 
@@ -400,13 +392,13 @@ def test_a_prediction_files_labels_and_images_are_its_descriptions(tmp_path):
     refused_prediction(path, "image 3 where its description's run certifies image 2")
 
 
-def test_the_prediction_table_refuses_an_edited_file_in_one_line(tmp_path, monkeypatch, capsys):
+def test_the_prediction_table_refuses_an_edited_file_in_one_line(tmp_path):
     """Guard: prediction_table.py reads through load_predictions."""
     path, _ = predictions(tmp_path)
-    code, _ = run_script("prediction_table.py", [f"a={path}", "--outdir", tmp_path / "t"], monkeypatch, capsys)
+    code, _ = run_named("prediction_table.py", [f"a={path}", "--outdir", tmp_path / "t"])
     assert code == 0
     edit(path, 0, correct=1 - int(pd.read_csv(path, sep="\t")["correct"][0]))
-    code, line = run_script("prediction_table.py", [f"a={path}", "--outdir", tmp_path / "u"], monkeypatch, capsys)
+    code, line = run_named("prediction_table.py", [f"a={path}", "--outdir", tmp_path / "u"])
     assert code == 1 and line.startswith("error: ") and "rows_sha256 differs" in line
     assert not (tmp_path / "u").exists()
 
@@ -536,13 +528,13 @@ def test_a_checkpoint_of_an_earlier_version_keeps_its_identity():
         "it was trained with macer_deferred_epochs = 12 where its experiment trains with 0")
 
 
-def test_a_text_file_as_checkpoint_is_one_line(tmp_path, monkeypatch, capsys):
+def test_a_text_file_as_checkpoint_is_one_line(tmp_path):
     """Guard: results.load_torch_file's look at the file's first bytes ("KeyError: 544502645")."""
     (tmp_path / "m.pt").write_text("this is a text file\n")
     with pytest.raises(CheckpointError, match=r"m.pt is text, not a torch checkpoint: delete it and retrain"):
         load_checkpoint(tmp_path / "m.pt")
-    code, line = run_script("import_checkpoint.py", ["--format", "original", "--checkpoint", tmp_path / "m.pt",
-                                                     "--out", tmp_path / "o.pt"], monkeypatch, capsys)
+    code, line = run_named("import_checkpoint.py", ["--format", "original", "--checkpoint", tmp_path / "m.pt",
+                                                     "--out", tmp_path / "o.pt"])
     assert code == 1 and "m.pt is text, not a torch checkpoint: give the path of the released original" in line
 
 
@@ -591,15 +583,15 @@ def test_a_full_disk_while_certifying_is_one_line_and_leaves_nothing_finished(tm
         return FullDisk(handle, 6) if "a" in mode else handle
 
     monkeypatch.setattr(results, "open", full_after_six_writes, raising=False)
-    code, line = run_script("certify.py", [*argv, "--out", tmp_path / "o.tsv"], monkeypatch, capsys)
+    code, line = run_named("certify.py", [*argv, "--out", tmp_path / "o.tsv"])
     monkeypatch.setattr(results, "open", builtins.open, raising=False)
     assert code == 1, line
     assert line == (f"error: no space left on the disk writing {tmp_path / 'o.tsv.tmp'} (No space left on device): "
                     "free space and run the same command again; no file was left under a finished name")
     assert not (tmp_path / "o.tsv").exists() and not (tmp_path / "o.tsv.json").exists()
-    code, _ = run_script("certify.py", [*argv, "--out", tmp_path / "o.tsv"], monkeypatch, capsys)
+    code, _ = run_named("certify.py", [*argv, "--out", tmp_path / "o.tsv"])
     assert code == 0
-    code, _ = run_script("certify.py", [*argv, "--out", tmp_path / "straight.tsv"], monkeypatch, capsys)
+    code, _ = run_named("certify.py", [*argv, "--out", tmp_path / "straight.tsv"])
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "o.tsv", sep="\t").drop(columns="time"),
                                   pd.read_csv(tmp_path / "straight.tsv", sep="\t").drop(columns="time"))
 

@@ -217,6 +217,7 @@ def test_the_methods_overlay_is_valid_with_every_method_at_three_sizes(demo_conf
     assert config["experiments"][:3] == demo_config["experiments"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["smoothadv", "macer"])
 def test_two_processes_take_the_step_of_one(tmp_path, method):
     """Data-parallel training with m noise copies: two CPU processes (gloo) under torchrun stay

@@ -1,14 +1,11 @@
 """Importing released checkpoints: a network with the original's and Cohen et al.'s exact key
 layouts (bearpaw's CIFAR ResNet, re-implemented here from its published structure, with
 random weights) gives identical logits after import."""
-import subprocess
-import sys
-
 import pytest
 import torch
 from torch import nn
 
-from conftest import ROOT
+from conftest import ROOT, run_script
 from linf_smoothing.results import load_model
 
 
@@ -85,10 +82,8 @@ def randomized(model):
 
 def import_checkpoint(tmp_path, form, released):
     torch.save(released, tmp_path / "released.pt")
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "import_checkpoint.py"), "--format", form,
-                             "--checkpoint", str(tmp_path / "released.pt"), "--out", str(tmp_path / "ours.pt")],
-                            capture_output=True, text=True)
-    return result
+    return run_script(ROOT / "scripts" / "import_checkpoint.py", "--format", form,
+                      "--checkpoint", str(tmp_path / "released.pt"), "--out", str(tmp_path / "ours.pt"))
 
 
 @pytest.mark.parametrize("depth", [20, 110])

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from conftest import ROOT
@@ -34,6 +35,7 @@ def finished_epochs(path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_kill_mid_epoch_then_resume(tmp_path):
     images, labels = tiny_data(384)
     save_split(tmp_path / "train.npz", images, labels, "digits")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, run_script
 from linf_smoothing import cli
 from linf_smoothing.data import save_split
 from linf_smoothing.models import cifar_resnet
@@ -22,10 +22,6 @@ from test_training import settings, tiny_data
 
 SCRIPTS = sorted((ROOT / "scripts").glob("*.py")) + sorted(
     p for p in (ROOT / "benchmarks").glob("*.py") if p.name != "measure.py")
-
-
-# The figures branch's scripts, which adopt cli.argument_parser there.
-HELP_WITHOUT_DEFAULTS = {"analyze.py", "plot_training.py", "provenance.py"}
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -46,8 +42,6 @@ def test_help_shows_every_options_default(script, capsys, monkeypatch):
         runpy.run_path(str(script), run_name="__main__")
     shown = capsys.readouterr().out
     assert exit.value.code == 0 and "usage:" in shown
-    if script.name in HELP_WITHOUT_DEFAULTS:
-        return
     (parser,) = parsers
     assert parser.formatter_class is cli.HelpFormatter
     for action in parser._actions:  # argparse keeps its options there and nowhere public
@@ -57,11 +51,14 @@ def test_help_shows_every_options_default(script, capsys, monkeypatch):
             assert "".join(text.split()) in "".join(shown.split())  # --help wraps lines, at hyphens too
 
 
-def run_certify(tmp_path, out, *extra):
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "certify.py"), "--model", str(tmp_path / "m.pt"),
-                    "--test-data", str(tmp_path / "test.npz"), "--sigma", "1.0", "--n0", "20", "--n", "200",
-                    "--alpha", "0.001", "--batch-size", "64", "--device", "cpu", "--out", str(out), *extra],
-                   check=True, capture_output=True)
+def run_certify(tmp_path, out, *extra, new_process=False):
+    """certify.py on trained_model's files, in this process or (``new_process``) in a new interpreter."""
+    script = ROOT / "scripts" / "certify.py"
+    arguments = ["--model", str(tmp_path / "m.pt"), "--test-data", str(tmp_path / "test.npz"), "--sigma", "1.0",
+                 "--n0", "20", "--n", "200", "--alpha", "0.001", "--batch-size", "64", "--device", "cpu",
+                 "--out", str(out), *extra]
+    result = run_script(script, *arguments, new_process=new_process)
+    assert result.returncode == 0, result.stderr
     return pd.read_csv(out, sep="\t")
 
 
@@ -78,10 +75,12 @@ def trained_model(tmp_path, test_images=12):
                      "image_size": 6, "training": as_dict(trained)})
 
 
+@pytest.mark.slow
 def test_certification_is_repeatable_and_subsets_agree(tmp_path):
     trained_model(tmp_path)
     first = run_certify(tmp_path, tmp_path / "a.tsv").drop(columns="time")
-    second = run_certify(tmp_path, tmp_path / "b.tsv").drop(columns="time")
+    # A new process gives the same rows: nothing carried over from the first run made them.
+    second = run_certify(tmp_path, tmp_path / "b.tsv", new_process=True).drop(columns="time")
     pd.testing.assert_frame_equal(first, second)
     every_third = run_certify(tmp_path, tmp_path / "c.tsv", "--skip", "3").drop(columns="time")
     pd.testing.assert_frame_equal(every_third.reset_index(drop=True),
@@ -101,9 +100,9 @@ def test_a_certification_records_how_its_model_was_trained(tmp_path):
 
 
 def test_a_user_error_is_one_line(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "certify.py"), "--model", str(tmp_path / "no.pt"),
-                             "--test-data", "x.npz", "--sigma", "1.0", "--n0", "1", "--n", "2", "--alpha", "0.1",
-                             "--batch-size", "2", "--out", str(tmp_path / "o.tsv")], capture_output=True, text=True)
+    result = run_script(ROOT / "scripts" / "certify.py", "--model", str(tmp_path / "no.pt"), "--test-data", "x.npz",
+                        "--sigma", "1.0", "--n0", "1", "--n", "2", "--alpha", "0.1", "--batch-size", "2",
+                        "--out", str(tmp_path / "o.tsv"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "no.pt is missing: run the train rule" in result.stderr
@@ -121,16 +120,17 @@ def test_a_checkpoint_is_used_only_on_the_images_it_was_made_for(tmp_path, scrip
     for name, (x, y, message) in cases.items():
         save_split(tmp_path / name, x, y, "digits")
         samples = ["--n0", "4"] if script == "certify.py" else []
-        result = subprocess.run([sys.executable, str(ROOT / "scripts" / script), "--model", str(tmp_path / "m.pt"),
-                                 "--test-data", str(tmp_path / name), "--sigma", "1.0", *samples,
-                                 "--n", "8", "--alpha", "0.1", "--batch-size", "4",
-                                 "--device", "cpu", "--out", str(tmp_path / "o.tsv")], capture_output=True, text=True)
+        result = run_script(ROOT / "scripts" / script, "--model", str(tmp_path / "m.pt"),
+                            "--test-data", str(tmp_path / name), "--sigma", "1.0", *samples,
+                            "--n", "8", "--alpha", "0.1", "--batch-size", "4",
+                            "--device", "cpu", "--out", str(tmp_path / "o.tsv"))
         assert result.returncode == 1, result.stderr
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("error: ") and message in last, last
         assert not (tmp_path / "o.tsv").exists()
 
 
+@pytest.mark.slow
 def test_training_script_is_repeatable(tmp_path):
     """Also under device auto on a machine without a GPU (CUDA hidden), whose check of the CPU
     time runs before training and must leave the result alone."""
@@ -139,16 +139,19 @@ def test_training_script_is_repeatable(tmp_path):
     images, labels = tiny_data(40)
     save_split(tmp_path / "train.npz", images, labels, "digits")
     checkpoints = []
+    # The second run in a new process, under device auto with CUDA hidden: nothing carried over in
+    # this process made the weights, and the check of the CPU time leaves the result alone.
     for run, device in (("a", "cpu"), ("b", "auto")):
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--train-data", str(tmp_path / "train.npz"),
-                        "--test-data", str(tmp_path / "train.npz"), "--method", "trades", "--sigma", "0.25",
-                        "--epsilon", "0.1",
-                        "--beta", "6", "--attack-steps", "2", "--depth", "8", "--widths", "4", "8", "8",
-                        "--epochs", "1", "--batch-size", "16", "--lr", "0.1", "--momentum", "0.9",
-                        "--weight-decay", "1e-4", "--lr-gamma", "0.1", "--crop-padding", "1", "--seed", "3",
-                        "--device", device, "--model-out", str(tmp_path / f"{run}.pt"),
-                        "--metrics-out", str(tmp_path / f"{run}.tsv")], check=True, capture_output=True,
-                       env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--train-data",
+                                 str(tmp_path / "train.npz"), "--test-data", str(tmp_path / "train.npz"), "--method",
+                                 "trades", "--sigma", "0.25", "--epsilon", "0.1",
+                                 "--beta", "6", "--attack-steps", "2", "--depth", "8", "--widths", "4", "8", "8",
+                                 "--epochs", "1", "--batch-size", "16", "--lr", "0.1", "--momentum", "0.9",
+                                 "--weight-decay", "1e-4", "--lr-gamma", "0.1", "--crop-padding", "1", "--seed", "3",
+                                 "--device", device, "--model-out", str(tmp_path / f"{run}.pt"),
+                                 "--metrics-out", str(tmp_path / f"{run}.tsv")], capture_output=True, text=True,
+                                env={**os.environ, "CUDA_VISIBLE_DEVICES": ""} if run == "b" else None)
+        assert result.returncode == 0, result.stderr
         checkpoints.append(torch.load(tmp_path / f"{run}.pt", weights_only=True)["state_dict"])
     for key in checkpoints[0]:
         assert torch.equal(checkpoints[0][key], checkpoints[1][key]), key
@@ -179,6 +182,7 @@ def test_provenance_runs_without_package_metadata(tmp_path, monkeypatch, capsys)
     assert packages["torch"] == "2.13.0"
 
 
+@pytest.mark.slow
 def test_a_killed_certification_resumes_after_its_last_complete_row(tmp_path):
     import os
     import signal
@@ -216,16 +220,11 @@ def test_a_killed_certification_resumes_after_its_last_complete_row(tmp_path):
     assert "resuming" not in again.stderr
 
 
-def run_script(name: str, *args: str, monkeypatch, capsys) -> tuple[int, str]:
-    """Run scripts/NAME in this process (as cli.run does: user errors exit with status 1); its
+def run_named(name: str, *args: str) -> tuple[int, str]:
+    """scripts/NAME run in this process (as cli.run does: user errors exit with status 1): its
     exit status and stderr."""
-    monkeypatch.setattr(sys, "argv", [name, *args])
-    try:
-        runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__")
-        status = 0
-    except SystemExit as exit:
-        status = exit.code
-    return status, capsys.readouterr().err
+    result = run_script(ROOT / "scripts" / name, *args)
+    return result.returncode, result.stderr
 
 
 def certify_options(tmp_path, out: str, *extra: str, script: str = "certify.py") -> list[str]:
@@ -238,18 +237,16 @@ def certify_options(tmp_path, out: str, *extra: str, script: str = "certify.py")
 def test_sigma_defaults_to_the_one_the_checkpoint_was_trained_at(tmp_path, monkeypatch, capsys, caplog):
     trained_model(tmp_path)  # trained at sigma 0.25
     caplog.set_level(logging.INFO)
-    assert run_script("certify.py", *certify_options(tmp_path, "a.tsv"), monkeypatch=monkeypatch, capsys=capsys)[0] == 0
+    assert run_named("certify.py", *certify_options(tmp_path, "a.tsv"))[0] == 0
     assert "sigma 0.25: the sigma the checkpoint was trained at" in caplog.text
-    assert run_script("certify.py", *certify_options(tmp_path, "b.tsv", "--sigma", "0.25"), monkeypatch=monkeypatch,
-                      capsys=capsys)[0] == 0
+    assert run_named("certify.py", *certify_options(tmp_path, "b.tsv", "--sigma", "0.25"))[0] == 0
     described = [read_description(tmp_path / name) for name in ("a.tsv", "b.tsv")]
     assert described[0]["sigma"] == 0.25
     assert [{k: v for k, v in d.items() if k != "rows_sha256"} for d in described] == [  # rows_sha256: the times
         {k: v for k, v in described[1].items() if k != "rows_sha256"}] * 2
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.tsv", sep="\t").drop(columns="time"),
                                   pd.read_csv(tmp_path / "b.tsv", sep="\t").drop(columns="time"))
-    run_script("certify.py", *certify_options(tmp_path, "c.tsv", "--sigma", "0.5"), monkeypatch=monkeypatch,
-               capsys=capsys)
+    run_named("certify.py", *certify_options(tmp_path, "c.tsv", "--sigma", "0.5"))
     assert "sampling at sigma 0.5 a model trained at sigma 0.25" in caplog.text
 
 
@@ -261,8 +258,7 @@ def test_a_checkpoint_that_does_not_record_its_sigma_needs_sigma(tmp_path, monke
     del checkpoint["metadata"]["training"]
     save_checkpoint(tmp_path / "m.pt", cifar_resnet(8, (4, 8, 8), in_channels=1, num_classes=2),
                     checkpoint["metadata"])
-    status, err = run_script(script, *certify_options(tmp_path, "o.tsv", script=script), monkeypatch=monkeypatch,
-                             capsys=capsys)
+    status, err = run_named(script, *certify_options(tmp_path, "o.tsv", script=script))
     assert status == 1 and err.strip().splitlines()[-1] == (
         f"error: {tmp_path / 'm.pt'} does not record the sigma its model was trained at (an imported checkpoint): "
         "give --sigma")
@@ -278,12 +274,12 @@ def no_cuda(monkeypatch):
 def test_device_auto_stops_a_training_of_more_than_an_hour_on_the_cpu(tmp_path, monkeypatch, capsys, no_cuda):
     images, labels = tiny_data(40)
     save_split(tmp_path / "train.npz", images, labels, "digits")
-    status, err = run_script(
+    status, err = run_named(
         "train.py", "--train-data", str(tmp_path / "train.npz"), "--test-data", str(tmp_path / "train.npz"),
         "--method", "gaussian", "--sigma", "0.25", "--depth", "8", "--widths", "4", "8", "8", "--epochs", "10000000",
         "--batch-size", "16", "--lr", "0.1", "--momentum", "0.9", "--weight-decay", "1e-4", "--lr-gamma", "0.1",
         "--crop-padding", "1", "--seed", "3", "--model-out", str(tmp_path / "m.pt"), "--metrics-out",
-        str(tmp_path / "m.tsv"), monkeypatch=monkeypatch, capsys=capsys)
+        str(tmp_path / "m.tsv"))
     last = err.strip().splitlines()[-1]
     assert status == 1 and re.fullmatch(
         r"error: device auto found no CUDA device, and training ResNet-8 \(gaussian\) for 10000000 epochs of 40 "
@@ -297,7 +293,7 @@ def test_device_auto_stops_a_training_of_more_than_an_hour_on_the_cpu(tmp_path, 
 def test_device_auto_stops_sampling_of_more_than_an_hour_on_the_cpu(tmp_path, monkeypatch, capsys, no_cuda, script):
     trained_model(tmp_path)
     options = certify_options(tmp_path, "o.tsv", "--device", "auto", "--n", "1000000000", script=script)
-    status, err = run_script(script, *options, monkeypatch=monkeypatch, capsys=capsys)
+    status, err = run_named(script, *options)
     last = err.strip().splitlines()[-1]
     verb, samples = ("certifying", "1,000,000,020") if script == "certify.py" else ("predicting", "1,000,000,000")
     assert status == 1 and last.startswith(
@@ -315,7 +311,7 @@ def test_a_certification_log_shows_its_progress(tmp_path, monkeypatch, capsys, c
     trained_model(tmp_path)
     monkeypatch.setattr(progress, "LOG_MIN_SECONDS", 0.0)
     caplog.set_level(logging.INFO)
-    run_script("certify.py", *certify_options(tmp_path, "a.tsv"), monkeypatch=monkeypatch, capsys=capsys)
+    run_named("certify.py", *certify_options(tmp_path, "a.tsv"))
     lines = [r.getMessage() for r in caplog.records if r.name == "certify"]
     shown = [line for line in lines if line.startswith("shard 1/1: ")]
     assert len(shown) == 11 and lines[-1].startswith("done: 12 images")

@@ -29,7 +29,8 @@ def test_ceiling_formula_is_the_papers_0_008252(sigma, size):
 
 
 @pytest.mark.parametrize("variant", ["blum", "cohen", "sound_top2"])
-@pytest.mark.parametrize("sigma, size", PAPER_PAIRS)
+@pytest.mark.parametrize("sigma, size", [  # 100,000 noisy 64x64 images take seconds: the slow tier's
+    pytest.param(sigma, size, marks=pytest.mark.slow if size == 64 else ()) for sigma, size in PAPER_PAIRS])
 def test_constant_classifier_is_certified_at_the_ceiling(sigma, size, variant):
     """All N = 100,000 samples vote for one class: the l-inf radius is 0.008252 at each paper
     size (sound_top2, whose pA_lower is at alpha / 2, a little less)."""
@@ -125,6 +126,7 @@ def test_certify_is_repeatable_with_a_seed():
     assert runs[0] == runs[1]
 
 
+@pytest.mark.slow
 def test_compiled_sampling_counts_match_eager():
     import copy
 

@@ -1,5 +1,5 @@
-"""The integration tests' tiny configuration of the workflow, a runner for it, and a parser
-of dry runs."""
+"""The integration tests' tiny configuration of the workflow, a runner for it, dry runs of
+the checkout's configurations, and a parser of dry runs."""
 from __future__ import annotations
 
 import re
@@ -27,6 +27,16 @@ def snakemake(workdir: Path, *args: str, overlay: dict | None = None, check: boo
                             capture_output=True, text=True, env=env, timeout=timeout)
     if check and result.returncode:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def dry_run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """``snakemake -n -p all`` in ``workdir`` on config.yaml and what ``args`` add (a profile,
+    overlays), which must plan without error."""
+    # From the checkout: a profile's `configfiles:` are relative to the working directory.
+    result = subprocess.run([*SNAKEMAKE, "-d", str(workdir), "-n", "-p", "all", *args], capture_output=True,
+                            text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
     return result
 
 

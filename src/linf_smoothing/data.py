@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as F
 
 from linf_smoothing.checks import file_digest, split_description_path
 from linf_smoothing.datasets import DATASETS
@@ -114,6 +113,10 @@ def resize_images(images: np.ndarray, size: int, batch_size: int = 4096) -> np.n
     """
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
+    # Imported here: torchvision.transforms.v2 imports torchvision.models (about 1 s of CPU,
+    # more than torch itself), which every train, certify and predict process would pay.
+    from torchvision.transforms.v2 import functional as F
+
     out = np.empty(images.shape[:2] + (size, size), dtype=np.uint8)
     for start in range(0, len(images), batch_size):
         chunk = torch.from_numpy(images[start:start + batch_size])

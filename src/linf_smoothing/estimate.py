@@ -13,6 +13,7 @@ import copy
 import logging
 import time
 
+from linf_smoothing.devices import duration
 from linf_smoothing.settings import TrainSettings
 
 # A first epoch estimated above this many seconds is announced before training starts.
@@ -57,14 +58,6 @@ def first_epoch_seconds(settings: TrainSettings, pass_seconds: float, train_imag
     accuracies' forward passes, shared by ``processes`` data-parallel processes."""
     passes = train_images * (passes_per_image(settings) + FORWARD_SHARE) + 2 * test_images * FORWARD_SHARE
     return passes * pass_seconds / processes
-
-
-def duration(seconds: float) -> str:
-    """Seconds in words: ``3 h 20 min``, ``12 days``."""
-    if seconds >= 3 * 86400:
-        return f"{seconds / 86400:.3g} days"
-    hours, minutes = divmod(round(seconds / 60), 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 def warn_if_long(model, settings: TrainSettings, train_shape: tuple[int, ...], test_images: int, device,

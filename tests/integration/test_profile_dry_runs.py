@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 
 import pytest
 import yaml
 
 from conftest import ROOT, load_yaml
-from workflow_runner import SNAKEMAKE, planned_jobs
+from workflow_runner import dry_run, planned_jobs
 
 pytestmark = pytest.mark.integration
 
@@ -35,14 +34,6 @@ def profiles_table() -> dict[str, int]:
 
 
 TABLE = profiles_table()
-
-
-def dry_run(workdir, *args: str) -> subprocess.CompletedProcess:
-    # From the checkout: a profile's `configfiles:` are relative to the working directory.
-    result = subprocess.run([*SNAKEMAKE, "-d", str(workdir), "-n", "-p", "all", *args], capture_output=True,
-                            text=True, cwd=ROOT)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 def stated_jobs(pattern: str, page: str) -> int:
@@ -71,8 +62,8 @@ def test_an_overlay_on_the_demo_profile_changes_only_its_keys(tmp_path):
     assert len(jobs) + 1 == TABLE["demo"]
 
 
-def test_the_stated_job_counts_are_the_dry_runs(tmp_path):
-    paper = planned_jobs(dry_run(tmp_path / "paper"))
+def test_the_stated_job_counts_are_the_dry_runs(tmp_path, paper_dry_run):
+    paper = planned_jobs(paper_dry_run)
     assert len(paper) + 1 == TABLE["paper"]
     assert len(paper) + 1 == stated_jobs(r"`snakemake all` with `config.yaml` plans (\d+) jobs", "operations.md")
     baseline = planned_jobs(dry_run(tmp_path / "baseline", "--profile", str(PROFILES / "baseline")))
