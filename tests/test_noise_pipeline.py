@@ -144,6 +144,7 @@ def test_the_workflow_names_the_file_that_set_the_key(tmp_path):
 
 # ---- training ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_training_step_draws_the_experiments_noise(monkeypatch):
     """The loop's eta is a draw of the experiment's noise from the training generator, right
     after the crop and flip (the Gaussian's draw order, so its models stay bit for bit)."""

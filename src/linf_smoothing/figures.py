@@ -56,6 +56,9 @@ BAND_GREYS = ("0.35", "0.55", "0.75")  # published curves beside no run: in no r
 LR_STEP_STYLE = dict(color="0.45", linewidth=1.2, linestyle=(0, (1, 2)))
 # The legend's font is matplotlib's "small" (about 9.6 pt here): about 15 characters an inch.
 NORMALIZED_LABEL = r"$\ell_\infty$ radius $\times \sqrt{d} / \sigma$ (= $\ell_2$ radius / $\sigma$)"
+# The same unit where some run's noise is not the Gaussian: its l2 and l-inf radii are not
+# sqrt(d) apart, and the figure shows the l2 radius (radius_over_sigma).
+NORMALIZED_LABEL_ANY_NOISE = r"$\ell_2$ radius / $\sigma$ (Gaussian: $\ell_\infty$ radius $\times \sqrt{d} / \sigma$)"
 LEGEND_CHARACTERS_PER_INCH = 15
 LEGEND_ENTRY_HEIGHT = 0.19  # inches
 TITLE_CHARACTERS_PER_INCH = 10
@@ -595,6 +598,8 @@ class FigureSet:
         self.title = settings.figure_title or figure_title(runs)
         self.subtitle = subset_note(settings.figure_skip)
         # each run's l-inf radius in each figure's unit: l2 = r sqrt(d), normalized = r sqrt(d) / sigma
+        gaussian = all(run.noise is None or run.noise.name == "gaussian" for run in runs.values())
+        self.normalized_label = NORMALIZED_LABEL if gaussian else NORMALIZED_LABEL_ANY_NOISE
         self.units = {"radius": {label: 1.0 for label in runs},
                       "radius_l2": {label: np.sqrt(run.dimension) for label, run in runs.items()},
                       "radius_over_sigma": {label: np.sqrt(run.dimension) / run.sigma for label, run in runs.items()}}
@@ -632,7 +637,7 @@ class FigureSet:
         written = []
         for column, name, xlabel, threshold_label in (
                 ("radius_l2", "certified_l2", r"$\ell_2$ radius", f"{t * 255:g}/255 in l2: r·√d, per run"),
-                ("radius_over_sigma", "certified_normalized", NORMALIZED_LABEL,
+                ("radius_over_sigma", "certified_normalized", self.normalized_label,
                  f"{t * 255:g}/255 here: r·√d/σ, per run")):
             scale = self.units[column]
             marks = [Mark(t * scale[label], "threshold", label) for label in self.runs]
@@ -682,7 +687,8 @@ class FigureSet:
         written = []
         for column, name, xlabel, x_max in (
                 ("radius", "methods_linf", r"$\ell_\infty$ radius", self.settings.radius_max),
-                ("radius_over_sigma", "methods_normalized", NORMALIZED_LABEL, self.axis_end("radius_over_sigma"))):
+                ("radius_over_sigma", "methods_normalized", self.normalized_label,
+                 self.axis_end("radius_over_sigma"))):
             methods_figure(self.runs, self.subsets, column, xlabel, x_max, self.title, self.paths(name),
                            self.settings.linf_threshold, self.subtitle, self.settings.radius_points,
                            self.shown(column, ceilings=False))
