@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from matplotlib.colors import to_rgb
 
 from conftest import ROOT, load_yaml, merged
 from linf_smoothing import training
@@ -390,3 +391,79 @@ def test_kumar_et_als_counts_give_our_certificate_of_their_noise(tmp_path):
     (tmp_path / "other").write_text("idx\tlabel\tpredict\tradius\tcorrect\ttime\n0\t3\t3\t0.5\t1\t1.0\n")
     with pytest.raises(ValueError, match=r"is not a certification file of Kumar et al. .* \['count', "):
         load_kumar_results(tmp_path / "other", 3.0, 0.25, 192, 100_000, 0.001)
+
+
+# ---- the noise figures -------------------------------------------------------------------------
+
+def noise_runs(tmp_path) -> dict:
+    """Gaussian, cube and l2-ball runs at sizes 8 and 16 (sigma proportional to the size), given
+    in another order than the registry's."""
+    runs = {}
+    for i, (noise, size) in enumerate((n, s) for n in ("uniform_ball", "uniform", "gaussian") for s in (16, 8)):
+        described = description(None if noise == "gaussian" else {"noise": noise}) | {
+            "image_size": size, "dimension": size * size, "sigma": size / 32}
+        runs[f"{noise}{size}"] = load_run(certify_rows(tmp_path / f"{noise}{size}.tsv", described, seed=i))
+    return runs
+
+
+@pytest.mark.slow
+def test_the_noise_figures_show_each_noise_its_limits_and_the_median_against_d(tmp_path, monkeypatch):
+    """Guards: a panel per noise in the registry's order, a curve per size in the size's colour,
+    on a log radius axis; each run's ceiling and (i.i.d. noises alone) Kumar et al.'s bound at
+    their closed forms in the run's colour, the threshold black; no legend or title over data;
+    the median figure's points are the table's, and Kumar's bound is flat in its unit."""
+    from test_figures import assert_nothing_overlaps, vertical_marks
+
+    from linf_smoothing import figures
+    from linf_smoothing.analysis import certified_runs
+    from linf_smoothing.figures import FigureSet
+    from linf_smoothing.noise_comparison import noise_table
+    from linf_smoothing.settings import AnalysisSettings
+
+    drawn = {}
+    for name in ("curve_figure", "median_figure"):
+        def record(*args, _draw=getattr(figures, name), _name=name, **kwargs):
+            drawn[_name] = _draw(*args, **kwargs)
+            return drawn[_name]
+        monkeypatch.setattr(figures, name, record)
+    monkeypatch.setattr(figures, "_save", lambda fig, paths: None)
+    runs = noise_runs(tmp_path)
+    certified = certified_runs(runs, ["cohen"])
+    settings = AnalysisSettings(certificates=("cohen",), linf_threshold=2 / 255)
+    FigureSet(runs, certified, {label: 12 for label in runs}, settings, tmp_path).noises_figures()
+
+    fig = drawn["curve_figure"]
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["Gaussian", "uniform (cube)", "uniform (ℓ2 ball)"]
+    top = 0.01 ** (1 / 200)  # the largest pA that N = 200 and alpha = 0.01 certify
+    colours = {}
+    for ax, noise in zip(panels, ("gaussian", "uniform", "uniform_ball")):
+        assert ax.get_xscale() == "log"
+        curves = {line.get_label().split(",")[0]: line for line in ax.lines if line.get_label().endswith(", cohen")}
+        assert set(curves) == {f"{noise}8", f"{noise}16"}
+        marks = vertical_marks(ax)
+        assert [m for m in marks if m[1] == (0.0, 0.0, 0.0)] == [(2 / 255, (0.0, 0.0, 0.0), "-")]
+        for label, curve in curves.items():
+            colour = colours.setdefault(label[-2:], curve.get_color())  # the size's colour in every panel
+            assert curve.get_color() == colour
+            run = runs[label]
+            ceiling = run.noise.ceiling(200, 0.01, "linf")
+            kumar = run.sigma / (np.sqrt(2 * (1 - top)) * np.sqrt(run.dimension))
+            at = {x for x, c, _ in marks if c == to_rgb(colour)}
+            assert any(x == pytest.approx(ceiling, rel=1e-9) for x in at)
+            assert any(x == pytest.approx(kumar, rel=1e-9) for x in at) == run.noise.iid
+    assert_nothing_overlaps(fig)
+
+    median = drawn["median_figure"]
+    ax = median.axes[0]
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    table = noise_table(runs, certified, 2 / 255)
+    for name, rows in table.groupby("noise_name"):
+        line = next(line for line in ax.lines if line.get_label() == f"median {name}")
+        shown = rows[rows["median_linf_normalized"] > 0].sort_values("dimension")
+        assert list(line.get_xdata()) == list(shown["dimension"])
+        np.testing.assert_allclose(line.get_ydata(), shown["median_linf_normalized"], rtol=1e-12)
+    bound = [line for line in ax.lines if line.get_label() == "Kumar et al.'s bound"]
+    assert len(bound) == 1  # one line: the bound in this unit depends on N and alpha alone
+    np.testing.assert_allclose(bound[0].get_ydata(), 1 / np.sqrt(2 * (1 - top)), rtol=1e-9)
+    assert_nothing_overlaps(median)
