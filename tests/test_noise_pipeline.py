@@ -175,6 +175,7 @@ def test_the_extra_noise_copies_are_the_experiments_noise(method, keys):
     assert torch.equal(drawn, expected)
 
 
+@pytest.mark.slow
 def test_the_epochs_noisy_accuracies_draw_the_experiments_noise(monkeypatch):
     drawn_from = []
     real = training.accuracy
@@ -297,8 +298,8 @@ def test_every_noise_parameter_is_a_setting_a_schema_key_and_named():
     """docs/noises.md's recipe for a noise with a parameter x: the setting noise_x of
     NoiseSettings (shared by every stage) and the schema's experiment key noise_x; and its name
     in the tables and figures."""
+    from linf_smoothing.analysis import NOISE_NAMES
     from linf_smoothing.config import load_schema
-    from linf_smoothing.noise_comparison import NOISE_NAMES
     from linf_smoothing.settings import CertifySettings, NoiseSettings, PredictSettings, TrainSettings
 
     keys = {key for cls in NOISES.values() for key in cls.parameter_keys()}
@@ -391,6 +392,18 @@ def test_kumar_et_als_counts_give_our_certificate_of_their_noise(tmp_path):
     (tmp_path / "other").write_text("idx\tlabel\tpredict\tradius\tcorrect\ttime\n0\t3\t3\t0.5\t1\t1.0\n")
     with pytest.raises(ValueError, match=r"is not a certification file of Kumar et al. .* \['count', "):
         load_kumar_results(tmp_path / "other", 3.0, 0.25, 192, 100_000, 0.001)
+
+
+def test_a_runs_training_method_names_its_noise_where_not_the_gaussian():
+    """Tables and figures group runs by this label (the methods table's rows, the panels and the
+    training curves' rows): runs of one method under two noises are two groups."""
+    from linf_smoothing.analysis import training_method_label
+
+    assert training_method_label({"method": "gaussian", "noise_copies": 2}) == "Gaussian augmentation"
+    assert (training_method_label({"method": "gaussian", "noise": "generalized_gaussian", "noise_p": 3.0})
+            == "Gaussian augmentation, generalized Gaussian (p = 3) noise")
+    assert (training_method_label({"method": "smoothadv", "noise": "laplace", "noise_copies": 4})
+            == "SmoothAdv (PGD), Laplace noise")
 
 
 # ---- the noise figures -------------------------------------------------------------------------

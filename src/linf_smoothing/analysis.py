@@ -26,7 +26,7 @@ import pandas as pd
 from linf_smoothing.bounds import cohen_radius
 from linf_smoothing.certificates import VARIANTS, certify_many, check_sigma, max_certifiable_radius, parse_counts
 from linf_smoothing.datasets import CHANNELS, PUBLISHED_DATASET
-from linf_smoothing.noises import Noise, convert_radius, noise_from_description
+from linf_smoothing.noises import NOISES, PARAMETER_PREFIX, Noise, convert_radius, noise_from_description
 from linf_smoothing.results import atomic_path, load_certification
 from linf_smoothing.settings import OUTPUT_SETTINGS, AnalysisSettings, TrainSettings
 from linf_smoothing.validators import dimension_side, largest_sigma
@@ -494,18 +494,36 @@ def method_name(method: str | None) -> str | None:
     return None if method is None else METHOD_NAMES.get(method, method)
 
 
+NOISE_NAMES = {"gaussian": "Gaussian", "laplace": "Laplace", "uniform": "uniform (cube)",
+               "expinf": "exp(-‖x‖∞/λ)", "generalized_gaussian": "generalized Gaussian",
+               "uniform_ball": "uniform (ℓ2 ball)"}
+
+
+def noise_label(name: str, parameters: dict) -> str:
+    """A noise's name in tables and figures, with its ``parameters`` (name -> value):
+    "generalized Gaussian (p = 3)"."""
+    shown = ", ".join(f"{key} = {value:g}" for key, value in parameters.items())
+    return NOISE_NAMES.get(name, name) + (f" ({shown})" if shown else "")
+
+
 def training_method_label(training: dict | None) -> str:
     """The training method a checkpoint's ``training`` settings record, named: SmoothAdv with
-    its attack (a checkpoint leaves out a method's setting at its default), NOT_RECORDED
-    where none is recorded."""
+    its attack (a checkpoint leaves out a method's setting at its default), and the noise where
+    it is not the Gaussian ("Gaussian augmentation, Laplace noise"); NOT_RECORDED where none is
+    recorded."""
     method = (training or {}).get("method")
     if method is None:
         return NOT_RECORDED
+    label = method_name(method)
     if method == "smoothadv":
         attack = training.get("attack", next(f.default for f in dataclasses.fields(TrainSettings)
                                              if f.name == "attack"))
-        return f"{method_name(method)} ({attack.upper()})"
-    return method_name(method)
+        label = f"{label} ({attack.upper()})"
+    noise = training.get("noise", "gaussian")
+    if noise != "gaussian":
+        keys = NOISES[noise].parameter_keys() if noise in NOISES else []
+        label += f", {noise_label(noise, {key.removeprefix(PARAMETER_PREFIX): training[key] for key in keys})} noise"
+    return label
 
 
 def method_label(run: Run) -> str:

@@ -33,6 +33,7 @@ from linf_smoothing.analysis import (
     PERCENT_NOTE,
     Run,
     certified_accuracy,
+    noise_label,
     write_rendered_table,
 )
 from linf_smoothing.bounds import clopper_pearson
@@ -41,9 +42,6 @@ from linf_smoothing.comparison import average_certified_radius, image_size
 from linf_smoothing.noises import NOISES, Noise, iid_radius_bound, make_noise
 from linf_smoothing.results import atomic_path
 
-NOISE_NAMES = {"gaussian": "Gaussian", "laplace": "Laplace", "uniform": "uniform (cube)",
-               "expinf": "exp(-‖x‖∞/λ)", "generalized_gaussian": "generalized Gaussian",
-               "uniform_ball": "uniform (ℓ2 ball)"}
 NORM_COLUMNS = {"l1": "radius_l1", "l2": "radius_l2", "linf": "radius"}
 NOISE_COLUMNS = ["source", "noise", "noise_name", "label", "image_size", "dimension", "sigma", "n", "alpha",
                  "certificate", "images", "natural_accuracy", "certified_linf", "certified_l2", "certified_l1",
@@ -53,9 +51,7 @@ NOISE_COLUMNS = ["source", "noise", "noise_name", "label", "image_size", "dimens
 
 def noise_name(noise: Noise) -> str:
     """The noise's name in tables and figures, with its parameters: "generalized Gaussian (p = 3)"."""
-    name = NOISE_NAMES.get(noise.name, noise.name)
-    parameters = ", ".join(f"{key} = {value:g}" for key, value in noise.parameters.items())
-    return f"{name} ({parameters})" if parameters else name
+    return noise_label(noise.name, noise.parameters)
 
 
 def kumar_bound(run: Run) -> float:
