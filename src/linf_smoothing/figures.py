@@ -342,7 +342,8 @@ def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, c
 
     single = len(panels) == 1
     columns = min(PANEL_COLUMNS, len(panels))
-    fig, axes = _panel_grid(panels, handles, (8.5, 5.2) if single else (4.4, 3.5), columns, title, subtitle)
+    panel_size = (8.5, 5.2) if single else (4.4, 3.5)
+    fig, axes = _panel_grid(panels, handles, panel_size, columns, title, subtitle)
     every = max(1, len(radii) // 8)
     for ax, (panel, members) in zip(axes.flat, panels.items()):
         for (label, certificate), frame in runs.items():
@@ -378,7 +379,9 @@ def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, c
                 ax.plot([mark.x], [1.0], marker="v", markersize=7, color=looks[mark.run].color, clip_on=False,
                         zorder=4, label=f"threshold marker {mark.run}",
                         transform=offset_copy(top, fig=fig, y=4 + 8 * k, units="points"))
-        ax.set_title(panel, fontsize="medium", pad=6 + 8 * (max(stacked.values()) + 1 if stacked else 0))
+        # a long panel title (a method and its noise) wrapped to the panel's width
+        ax.set_title(textwrap.fill(panel, int(panel_size[0] * TITLE_CHARACTERS_PER_INCH)), fontsize="medium",
+                     pad=6 + 8 * (max(stacked.values()) + 1 if stacked else 0))
         ax.set_xscale(xscale)
         ax.set_xlim(radii[0], radii[-1])
         ax.set_ylim(0, 100)
