@@ -667,9 +667,10 @@ class FigureSet:
         marks += [Mark(b, "iid_bound", label) for label, b in bounds.items() if math.isfinite(b)]
         every = self.shown("radius", ceilings=False)
         shown = {label: dataclasses.replace(every[label], method=noise_name(self.runs[label].noise)) for label in order}
-        # from below the smallest certified radius of any run to past every ceiling and bound
-        low, high = log_axis_ends([float(frame.loc[frame["correct"] == 1, "radius"].quantile(0.02))
-                                   for frame in first.values()] + [m.x for m in marks])
+        # from a decade below the smallest ceiling (or the threshold), where every curve is near
+        # its natural accuracy, to past every ceiling and bound
+        low, high = log_axis_ends([min(m.x for m in marks if m.kind in ("threshold", "ceiling")) / 10]
+                                  + [m.x for m in marks])
         radii = np.geomspace(low, high, self.settings.radius_points)
         curve_figure(first, radii, "radius", r"$\ell_\infty$ radius (log scale)", self.title,
                      self.paths("noises_linf"), marks, shown=shown, subtitle=self.subtitle,
