@@ -6,9 +6,11 @@
 from linf_smoothing.settings import OUTPUT_SETTINGS
 
 # The plotting code, an input of every figure job: a change to it redraws the figures (and only
-# them) at the next run of `all` or of `figures`. Relative, as script()'s paths.
-PLOTTING_CODE = os.path.join(
-    os.path.relpath(workflow.basedir), "src", "linf_smoothing", "figures.py"
+# them) at the next run of `all` or of `figures` (Snakemake compares its checksum, so a change
+# of content counts, a bare touch does not). Relative, as script()'s paths; normalised, as
+# Snakemake warns of a leading "./" where the run's folder is the checkout.
+PLOTTING_CODE = os.path.normpath(
+    os.path.join(os.path.relpath(workflow.basedir), "src", "linf_smoothing", "figures.py")
 )
 
 
