@@ -407,6 +407,7 @@ def vary_dim_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray
                         subtitle, threshold_label=f"{threshold * 255:g}/255 = {threshold:.5f} (table)")
 
 
+TRAINING_PANEL = (5.0, 2.9)  # inches
 ACCURACY_STYLES = {"train_accuracy_noisy": ("-", "train, noisy"), "test_accuracy_noisy": ("--", "test, noisy"),
                    "test_accuracy_clean": (":", "test, clean")}
 
@@ -445,7 +446,7 @@ def training_figure(histories: dict[str, pd.DataFrame], title: str, paths: list[
     # two panels a row: the loss and the accuracy of one method's runs
     panels = {f"{name}{': ' if name else ''}{what}": members for name, members in rows.items()
               for what in ("loss", "accuracy")}
-    fig, axes = _panel_grid(panels, handles, (5.0, 2.9), 2, title, sharey=False)
+    fig, axes = _panel_grid(panels, handles, TRAINING_PANEL, 2, title, sharey=False)
     for (loss_ax, acc_ax), (row, members) in zip(axes, rows.items()):
         for k, label in enumerate(members):
             history = histories[label]
@@ -460,8 +461,9 @@ def training_figure(histories: dict[str, pd.DataFrame], title: str, paths: list[
         for x in sorted({e for label in members for e, _, _ in steps[label]}):
             for ax in (loss_ax, acc_ax):
                 ax.axvline(x, zorder=1, label=f"lr step {x}", **LR_STEP_STYLE)
-        loss_ax.set_title(f"{row}: loss" if row else "loss", fontsize="medium")
-        acc_ax.set_title(f"{row}: accuracy" if row else "accuracy", fontsize="medium")
+        width = int(TRAINING_PANEL[0] * TITLE_CHARACTERS_PER_INCH)  # a method and its noise can be longer
+        loss_ax.set_title(textwrap.fill(f"{row}: loss" if row else "loss", width), fontsize="medium")
+        acc_ax.set_title(textwrap.fill(f"{row}: accuracy" if row else "accuracy", width), fontsize="medium")
         loss_ax.set_ylabel("training loss")
         acc_ax.set_ylabel("accuracy (%)")
         acc_ax.set_ylim(0, 100)
