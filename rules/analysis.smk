@@ -10,7 +10,9 @@ from linf_smoothing.settings import OUTPUT_SETTINGS
 # of content counts, a bare touch does not). Relative, as script()'s paths; normalised, as
 # Snakemake warns of a leading "./" where the run's folder is the checkout.
 PLOTTING_CODE = os.path.normpath(
-    os.path.join(os.path.relpath(workflow.basedir), "src", "linf_smoothing", "figures.py")
+    os.path.join(
+        os.path.relpath(workflow.basedir), "src", "linf_smoothing", "figures.py"
+    )
 )
 
 
