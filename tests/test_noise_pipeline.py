@@ -394,6 +394,35 @@ def test_kumar_et_als_counts_give_our_certificate_of_their_noise(tmp_path):
         load_kumar_results(tmp_path / "other", 3.0, 0.25, 192, 100_000, 0.001)
 
 
+@pytest.mark.slow
+def test_analyze_writes_the_noise_table_where_the_files_have_several_noises_with_kumars_rows(tmp_path):
+    """Guards: analyze.py's default leaves the noise outputs out for one noise (the demo's
+    outputs stay as they were) and writes them for two; --kumar adds a published row from Kumar
+    et al.'s file, their N and alpha unless stated; a wrong statement ends in one line."""
+    from conftest import run_script
+
+    analyze = ROOT / "scripts" / "analyze.py"
+    laplace = certify_rows(tmp_path / "laplace.tsv", description({"noise": "laplace"}))
+    gaussian = certify_rows(tmp_path / "gaussian.tsv", description(), seed=1)
+    kumar = kumar_file(tmp_path / "noise_0.25_p_3", [26789, 69166, 99752], [3, 3, 7])
+    options = ["--certificates", "cohen", "--only"]
+    one = run_script(analyze, f"laplace={laplace}", "--certificates", "cohen", "--outdir", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    assert (tmp_path / "one" / "benchmark.csv").exists() and not (tmp_path / "one" / "noises.csv").exists()
+    two = run_script(analyze, f"laplace={laplace}", f"gaussian={gaussian}", *options, "noises_table",
+                     "--kumar", f"theirs={kumar}:3:0.25:192", "--outdir", str(tmp_path / "two"))
+    assert two.returncode == 0, two.stderr
+    table = pd.read_csv(tmp_path / "two" / "noises.csv")
+    assert list(table["label"]) == ["gaussian", "laplace", "theirs"]
+    assert list(table["source"]) == ["run", "run", "published"] and table["n"].iloc[2] == 100_000
+    assert table["noise"].iloc[2] == "generalized_gaussian" and table["computed_from"].iloc[2] == str(kumar)
+    wrong = run_script(analyze, f"laplace={laplace}", *options, "noises_table", "--kumar",
+                       f"theirs={kumar}:3:0.25:192", "--n", "theirs=50000", "--outdir", str(tmp_path / "wrong"))
+    assert wrong.returncode == 1
+    assert "state the file's N, alpha, sigma, d and p" in wrong.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "wrong" / "noises.csv").exists()
+
+
 def test_a_runs_training_method_names_its_noise_where_not_the_gaussian():
     """Tables and figures group runs by this label (the methods table's rows, the panels and the
     training curves' rows): runs of one method under two noises are two groups."""
