@@ -509,3 +509,13 @@ def test_the_noise_figures_show_each_noise_its_limits_and_the_median_against_d(t
     assert len(bound) == 1  # one line: the bound in this unit depends on N and alpha alone
     np.testing.assert_allclose(bound[0].get_ydata(), 1 / np.sqrt(2 * (1 - top)), rtol=1e-9)
     assert_nothing_overlaps(median)
+
+
+def test_a_sizes_legend_entry_gives_the_range_of_its_runs_ceilings():
+    """Colour by size, marker by method: a size's entry merges its runs' facts, and six noises'
+    ceilings joined by "or" made the legend wider than the panels."""
+    from linf_smoothing.figures import _merged
+
+    facts = [{"noise": "σ 0.25, d 64", "ceiling": f"ceiling {c}"} for c in (0.07698, 0.009146, 0.05465)]
+    assert _merged(facts) == "σ 0.25, d 64, ceiling 0.009146–0.07698"
+    assert _merged(facts[:2]) == "σ 0.25, d 64, ceiling 0.07698 or ceiling 0.009146"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,10 +158,26 @@ def run_looks(shown: dict[str, Shown]) -> dict[str, Look]:
             for i, label in enumerate(shown)}
 
 
+# A fact "text number" (e.g. "ceiling 0.0412").
+NUMERIC_FACT = re.compile(r"(\D*?) ?([-+]?\d[\d.]*(?:e[-+]?\d+)?)")
+
+
+def _merged_values(values: list[str]) -> str:
+    """One fact of several runs: its values joined by "or", or, for more than two values of one
+    "text number" form, the text and the numbers' range, which keeps the legend narrow."""
+    values = list(dict.fromkeys(values))
+    matches = [NUMERIC_FACT.fullmatch(value) for value in values]
+    if len(values) > 2 and all(matches) and len({m.group(1) for m in matches}) == 1:
+        numbers = sorted(float(m.group(2)) for m in matches)
+        return f"{matches[0].group(1)} {numbers[0]:.4g}–{numbers[-1]:.4g}".lstrip()
+    return " or ".join(values)
+
+
 def _merged(facts: list[dict[str, str]]) -> str:
-    """The facts of several runs as one text: each fact's values, joined by "or" where they differ."""
+    """The facts of several runs as one text: each fact's values, joined by "or" where they
+    differ (a range where more than two numbers differ)."""
     names = list(dict.fromkeys(name for f in facts for name in f))
-    return ", ".join(" or ".join(dict.fromkeys(f[name] for f in facts if name in f)) for name in names)
+    return ", ".join(_merged_values([f[name] for f in facts if name in f]) for name in names)
 
 
 def _look_handles(shown: dict[str, Shown], looks: dict[str, Look], grouping: str = "training method") -> list:
