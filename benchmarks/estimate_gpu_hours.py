@@ -74,7 +74,9 @@ class Estimate:
 
 
 def method_label(settings: TrainSettings) -> str:
-    return f"{settings.method} ({settings.attack})" if settings.method == "smoothadv" else settings.method
+    """The method, with SmoothAdv's attack and a noise other than the Gaussian (its own group)."""
+    label = f"{settings.method} ({settings.attack})" if settings.method == "smoothadv" else settings.method
+    return label if settings.noise == "gaussian" else f"{label}, {settings.noise} noise"
 
 
 def estimate(config: dict, batch: int = 1) -> list[Estimate]:

@@ -3,7 +3,6 @@
 # passed only the settings its output reads (settings.OUTPUT_SETTINGS), so that a figure's
 # title or x range reruns no table. The report shows the tables' HTML pages (in percent; the
 # CSV files hold fractions) under categories (rules/common.smk) that list the paper's first.
-from linf_smoothing.settings import OUTPUT_SETTINGS
 
 # The plotting code, an input of every figure job: a change to it redraws the figures (and only
 # them) at the next run of `all` or of `figures` (Snakemake compares its checksum, so a change
@@ -16,9 +15,17 @@ PLOTTING_CODE = os.path.normpath(
 )
 
 
-def analysis_options(output):
-    """analyze.py's settings options for `output` (an --only group), from the configuration."""
-    return to_arguments(analysis_settings(config), OUTPUT_SETTINGS[output])
+# The noise table and its figures, where the experiments are smoothed with more than one noise
+# (a noise and its parameters: two shapes of one family are two noises).
+NOISES_COMPARED = (
+    len(
+        {
+            (exp.get("noise", "gaussian"), exp.get("noise_p"))
+            for exp in config["experiments"]
+        }
+    )
+    > 1
+)
 
 
 rule benchmark_table:
@@ -197,6 +204,64 @@ rule methods_figures:
         " --outdir {params.outdir} > {log} 2>&1"
 
 
+rule noises_table:
+    input:
+        certifications(),
+    output:
+        f"{RESULTS}/tables/noises.csv",
+        f"{RESULTS}/tables/noises.md",
+        report(
+            f"{RESULTS}/tables/noises.html",
+            caption="../report/noises.rst",
+            category=TABLES,
+        ),
+    log:
+        log_path("noises_table", "noises"),
+    benchmark:
+        benchmark_path("noises_table", "noises")
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        runs=labelled_certifications(),
+        settings=analysis_options("noises_table"),
+        outdir=lambda wildcards, output: os.path.dirname(output[0]),
+    shell:
+        script("analyze.py") + " {params.runs} {params.settings} --only noises_table"
+        " --outdir {params.outdir} > {log} 2>&1"
+
+
+rule noises_figures:
+    input:
+        runs=certifications(),
+        code=PLOTTING_CODE,
+    output:
+        report(
+            f"{RESULTS}/figures/noises_linf.png",
+            caption="../report/noises_linf.rst",
+            category=FIGURES,
+        ),
+        f"{RESULTS}/figures/noises_linf.pdf",
+        report(
+            f"{RESULTS}/figures/noises_median.png",
+            caption="../report/noises_median.rst",
+            category=FIGURES,
+        ),
+        f"{RESULTS}/figures/noises_median.pdf",
+    log:
+        log_path("noises_figures", "noises_figures"),
+    benchmark:
+        benchmark_path("noises_figures", "noises_figures")
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        runs=labelled_certifications(),
+        settings=analysis_options("noises_figures"),
+        outdir=lambda wildcards, output: os.path.dirname(output[0]),
+    shell:
+        script("analyze.py") + " {params.runs} {params.settings} --only noises_figures"
+        " --outdir {params.outdir} > {log} 2>&1"
+
+
 rule training_curves:
     input:
         metrics=[metrics_path(exp) for exp in TRAINED],
@@ -226,7 +291,7 @@ rule training_curves:
 
 # `snakemake figures` (re)draws every figure that is missing or out of date (its certifications,
 # settings or the plotting code changed), and nothing else; with `--forcerun vary_dim_figure
-# radius_figures methods_figures training_curves` it redraws them all regardless.
+# radius_figures methods_figures training_curves noises_figures` it redraws them all regardless.
 localrules:
     figures,
 
@@ -237,6 +302,7 @@ rule figures:
         rules.radius_figures.output,
         rules.methods_figures.output,
         rules.training_curves.output if TRAINED else [],
+        rules.noises_figures.output if NOISES_COMPARED else [],
 
 
 rule provenance:
@@ -244,6 +310,7 @@ rule provenance:
         rules.benchmark_table.output,
         rules.radius_grid_table.output,
         rules.methods_table.output,
+        rules.noises_table.output if NOISES_COMPARED else [],
         rules.figures.input,
         rules.prediction_table.output if config["predict"]["enabled"] else [],
     output:

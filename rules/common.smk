@@ -35,7 +35,7 @@ from linf_smoothing.config import (
 )
 from linf_smoothing.datasets import CHANNELS, TEST_IMAGES
 from linf_smoothing.errors import ConfigError
-from linf_smoothing.settings import as_dict, to_arguments
+from linf_smoothing.settings import OUTPUT_SETTINGS, as_dict, to_arguments
 from linf_smoothing.shards import selected_images, shard_damage, shard_images
 
 
@@ -419,6 +419,11 @@ def released_checkpoint_path(wildcards):
 def certify_options(wildcards):
     """The certification script's settings options (settings.CertifySettings)."""
     return to_arguments(certify_settings(config, wildcards.exp))
+
+
+def analysis_options(output):
+    """analyze.py's settings options for `output` (an --only group), from the configuration."""
+    return to_arguments(analysis_settings(config), OUTPUT_SETTINGS[output])
 
 
 # The report's categories, which it lists in alphabetical order: the paper's figure first,

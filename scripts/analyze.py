@@ -23,6 +23,17 @@ the CSV files (fractions of 1):
   certified_normalized.{png,pdf}     the same against radius*sqrt(d)/sigma
   methods_linf.{png,pdf}             a panel per training method, a curve per image size, against
   methods_normalized.{png,pdf}       l-inf radius and against radius*sqrt(d)/sigma
+and, where the runs were smoothed with more than one noise (or with --only naming them):
+  noises.{csv,md,html}               each noise and size: natural accuracy, certified accuracy in
+                                     l-inf, l2 and l1, ACR in each norm, the median l-inf radius,
+                                     ceilings and Kumar et al.'s bound (noise_comparison.py)
+  noises_linf.{png,pdf}              a panel per noise, a curve per size, against l-inf radius (log)
+  noises_median.{png,pdf}            the median l-inf radius*sqrt(d)/sigma against d, a line per noise
+--kumar adds published rows to the noise table, computed from Kumar et al.'s (2020) stored
+certifications of their generalized Gaussian models (github.com/alevine0/smoothingGenGaussian,
+data/certify/cifar10/...; licensed for a single copy: give your copy's path), e.g.
+    --kumar p3_sigma0.25_32px=PATH/to/noise_0.25_p_3_scale_32:3:0.25:3072
+(N and alpha: theirs, 100,000 and 0.001, unless --n LABEL=N, --alpha LABEL=ALPHA say otherwise).
 A figure of more than 8 runs takes a panel per training method. The figures' title is
 --figure-title, or else the dataset and architecture the files record. What is left out of
 --linf-threshold, --radius-max and --grid-radii is chosen from the files, one line each on
@@ -45,9 +56,11 @@ from linf_smoothing.analysis import (
 )
 from linf_smoothing.comparison import methods_table, write_methods_table
 from linf_smoothing.figures import FigureSet
+from linf_smoothing.noise_comparison import load_kumar_results, noise_name, noise_table, write_noise_table
 from linf_smoothing.settings import OUTPUT_SETTINGS, AnalysisSettings, add_arguments, from_arguments
 
-TABLES = {"table", "grid", "methods_table"}  # the outputs on all images; the others are figures
+TABLES = {"table", "grid", "methods_table", "noises_table"}  # the outputs on all images; the others are figures
+NOISE_OUTPUTS = ("noises_table", "noises_figures")  # by default only where the runs have several noises
 log = logging.getLogger("analyze")
 
 
@@ -58,6 +71,25 @@ def noise(text: str) -> tuple[str, tuple[float, int]]:
         raise argparse.ArgumentTypeError(f"expected LABEL=SIGMA:DIMENSION, got {text!r}")
     try:
         return label, (validators.positive_finite(sigma), validators.dimension(dimension))
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{text}: {exc}") from None
+
+
+# Kumar et al.'s code/certify.py defaults: --N 100000, --alpha 0.001.
+KUMAR_N, KUMAR_ALPHA = 100_000, 0.001
+
+
+def kumar_file(text: str) -> tuple[str, tuple[Path, float, float, int]]:
+    """LABEL=PATH:P:SIGMA:DIM, a certification file of Kumar et al. and its noise's shape p,
+    sigma and input dimension d."""
+    label, value = cli.labelled(text)
+    parts = value.rsplit(":", 3)
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError(f"expected LABEL=PATH:P:SIGMA:DIMENSION, got {text!r}")
+    path, p, sigma, dimension = parts
+    try:
+        return label, (Path(path), validators.checked(float, {"minimum": 1})(p), validators.positive_finite(sigma),
+                       validators.dimension(dimension))
     except argparse.ArgumentTypeError as exc:
         raise argparse.ArgumentTypeError(f"{text}: {exc}") from None
 
@@ -103,6 +135,9 @@ def parse_arguments() -> argparse.Namespace:
                          help="the norm of the file's radius column: linf (the original's) or l2 (Cohen's); required")
     parser.add_argument("--reference", type=cli.labelled, nargs="*", default=[], metavar="LABEL=PATH",
                         help="certification files drawn as bands beside ours, e.g. the original's")
+    parser.add_argument("--kumar", type=kumar_file, nargs="*", default=[], metavar="LABEL=PATH:P:SIGMA:DIM",
+                        help="a published row of the noise table from Kumar et al.'s certification file of their "
+                             "generalized Gaussian noise of shape P at SIGMA (root mean square) in dimension DIM")
     parser.add_argument("--published", type=cli.labelled, nargs="*", default=[], metavar="METHOD=PATH",
                         help="compute the table's published row METHOD from this published certification file "
                              "(declared like the other files without a description) instead of the typed number")
@@ -112,7 +147,7 @@ def parse_arguments() -> argparse.Namespace:
 def declarations(args) -> dict[str | None, Declared]:
     """LABEL -> what the options state of that file without a description (None: of every file),
     after checking that every label names one file."""
-    labels = [label for label, _ in args.runs + args.reference + args.published]
+    labels = [label for label, _ in args.runs + args.reference + args.published + args.kumar]
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
         raise ValueError(f"the label {repeated[0]!r} is given to more than one file: give each file its own LABEL")
@@ -137,9 +172,10 @@ def main() -> None:
     stated = declarations(args)
     wanted = tuple(OUTPUT_SETTINGS) if args.only is None else (args.only,)
     for option, given, outputs in (("--published", args.published, {"table"}),
+                                   ("--kumar", args.kumar, {"noises_table"}),
                                    ("--reference", args.reference, {"vary_dim"}),
                                    ("--figure-outdir", args.figure_outdir,
-                                    {"vary_dim", "radius_figures", "methods_figures"})):
+                                    {"vary_dim", "radius_figures", "methods_figures", "noises_figures"})):
         if given and not set(wanted) & outputs:
             raise ValueError(f"{option} changes only the {' and '.join(sorted(outputs))} output, which --only "
                              f"{args.only} leaves out: leave out {option} or --only")
@@ -148,6 +184,9 @@ def main() -> None:
         return load_run(path, stated.get(label, stated[None]), own=label in stated)
 
     runs = {label: load(label, path) for label, path in args.runs}
+    noises = {noise_name(run.noise) for run in runs.values() if run.noise is not None}
+    if args.only is None and not args.kumar and len(noises) < 2:
+        wanted = tuple(output for output in wanted if output not in NOISE_OUTPUTS)
     settings, chosen = settings_from_data(options, runs, wanted)
     for line in chosen:
         log.info("not given: %s", line)
@@ -177,6 +216,16 @@ def main() -> None:
         written += figures.radius_figures()
     if "methods_figures" in wanted:
         written += figures.methods_figures()
+    if "noises_table" in wanted:
+        published = {}
+        for label, (path, p, sigma, dimension) in args.kumar:
+            declared = stated.get(label, stated[None])
+            published[label] = load_kumar_results(path, p, sigma, dimension, declared.n or KUMAR_N,
+                                                  declared.alpha or KUMAR_ALPHA)
+        written += write_noise_table(noise_table(runs, certified, settings.linf_threshold, published), args.outdir,
+                                     settings.linf_threshold)
+    if "noises_figures" in wanted:
+        written += figures.noises_figures()
     print("\n".join(map(str, written)))
 
 

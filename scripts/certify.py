@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Certify a trained model's smoothed classifier on test images (randomized smoothing,
-Clopper-Pearson bounds) and write one TSV row per image: idx label predict radius correct
-time, radius being the l-inf radius R2 / sqrt(d) of the --variant certificate, then
+"""Certify a trained model's smoothed classifier on test images (randomized smoothing under
+--noise, Gaussian by default; Clopper-Pearson bounds) and write one TSV row per image: idx
+label predict radius correct time, radius being the l-inf radius of the --variant certificate
+(the Gaussian's: R2 / sqrt(d); every noise's: its best, linf_smoothing.noises), then
 radius_l2 pa_lower pb_upper count_a count_b of that certificate and the per-class vote counts
 (selection_counts, estimation_counts) from which the analysis recomputes every variant.
 Beside it, OUT.json describes the run (dataset, image size, d, settings, model digest).
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from linf_smoothing import cli, validators
-from linf_smoothing.certificates import ABSTAIN, certify_counts, max_certifiable_radius
+from linf_smoothing.certificates import ABSTAIN, certify_counts, check_variant, max_certifiable_radius
 from linf_smoothing.data import to_float
 from linf_smoothing.progress import Progress, clock_time
 from linf_smoothing.results import CertificationWriter
@@ -39,10 +40,12 @@ def main() -> None:
                                                              run.description, run.device)
     indices = shard_images(selected_images(len(images), settings.skip, settings.max_images), args.shard, args.shards)
     dimension = description["dimension"]
+    noise = smooth.noise_for_dimension(dimension)
+    check_variant(settings.variant, noise)  # before any sampling
     description.update(shard=args.shard, shards=args.shards)
     log.info("shard %d of %d: %d images, d = %d, on %s; %s; largest certifiable l-inf radius %.6f",
              args.shard + 1, args.shards, len(indices), dimension, device, settings,
-             max_certifiable_radius(settings.sigma, settings.n, settings.alpha, dimension, settings.variant))
+             max_certifiable_radius(settings.sigma, settings.n, settings.alpha, dimension, settings.variant, noise))
     samples = settings.n0 + settings.n
     cli.check_sampling_time(args, run, "certifying", len(indices), samples)
 
@@ -61,7 +64,7 @@ def main() -> None:
                 generator = torch.Generator(device=device).manual_seed(image_seed(settings.seed, idx))
                 counts = smooth.sample(x, settings.n0, settings.n, generator=generator)
                 cert = certify_counts(counts.selection, counts.estimation, settings.sigma, settings.alpha,
-                                      settings.variant, dimension)
+                                      settings.variant, dimension, noise)
                 writer.write(idx, int(labels[idx]), cert, time.perf_counter() - t0, counts)
                 correct += cert.predict == labels[idx]
                 abstained += cert.predict == ABSTAIN

@@ -22,6 +22,7 @@ import torch
 
 from linf_smoothing import cli, validators
 from linf_smoothing.certificates import ABSTAIN, VARIANTS, certify_counts, parse_counts
+from linf_smoothing.noises import Noise, noise_from_description
 from linf_smoothing.results import load_certification
 
 
@@ -44,12 +45,12 @@ ORDERS = {"torch.topk": torch_topk, "highest index": highest_first}
 
 
 def certify_choosing(pair: tuple[int, int], selection: np.ndarray, estimation: np.ndarray, sigma: float,
-                     alpha: float, variant: str, dimension: int):
+                     alpha: float, variant: str, dimension: int, noise: Noise | None = None):
     """The certificate whose selection's top two are ``pair`` (a top two of ``selection``, with
     ties broken otherwise than ours): the classes are reordered so that ours, which takes the
     lowest index among ties, takes ``pair``, and the predicted class is mapped back."""
     order = list(pair) + [c for c in range(len(selection)) if c not in pair]
-    certificate = certify_counts(selection[order], estimation[order], sigma, alpha, variant, dimension)
+    certificate = certify_counts(selection[order], estimation[order], sigma, alpha, variant, dimension, noise)
     if certificate.predict == ABSTAIN:
         return certificate
     return dataclasses.replace(certificate, predict=order[certificate.predict])
@@ -66,6 +67,7 @@ def compare(path: Path, threshold: float, variants: list[str]) -> None:
     if description is None or "selection_counts" not in frame:
         raise SystemExit(f"{path}: not one of this project's certification files (no counts)")
     sigma, alpha, dimension = description["sigma"], description["alpha"], description["dimension"]
+    noise = noise_from_description(description, sigma, dimension)
     selections = [parse_counts(field) for field in frame["selection_counts"]]
     estimations = [parse_counts(field) for field in frame["estimation_counts"]]
     labels = frame["label"].to_numpy()
@@ -73,7 +75,7 @@ def compare(path: Path, threshold: float, variants: list[str]) -> None:
     runner_up_ties = sum(int(np.sum(s == np.sort(s)[-2]) > 1) for s in selections)
     print(f"{path}: {len(frame)} images; a tie for the top class in {top_ties}, for the runner-up in "
           f"{runner_up_ties} ({100 * runner_up_ties / len(frame):.1f}%)")
-    ours = {v: [certify_counts(s, e, sigma, alpha, v, dimension) for s, e in zip(selections, estimations)]
+    ours = {v: [certify_counts(s, e, sigma, alpha, v, dimension, noise) for s, e in zip(selections, estimations)]
             for v in variants}
     ours_pairs = [lowest_first(s) for s in selections]
     for name, order in ORDERS.items():
@@ -83,7 +85,7 @@ def compare(path: Path, threshold: float, variants: list[str]) -> None:
         print(f"  ties by {name}: the top class differs on {top} of the images, the runner-up on {runner_up} "
               f"({100 * runner_up / len(frame):.1f}%)")
         for variant in variants:
-            theirs = [certify_choosing(pair, s, e, sigma, alpha, variant, dimension)
+            theirs = [certify_choosing(pair, s, e, sigma, alpha, variant, dimension, noise)
                       for s, e, pair in zip(selections, estimations, pairs)]
             radius = sum(int(a.radius_linf != b.radius_linf) for a, b in zip(ours[variant], theirs))
             flips = sum(int((a.predict == ABSTAIN) != (b.predict == ABSTAIN)) for a, b in zip(ours[variant], theirs))

@@ -481,7 +481,8 @@ def test_smooth_samples_a_named_noise_and_refuses_a_top2_form_for_it():
 def test_every_noise_names_itself_and_comes_back_from_its_description():
     for name, cls in NOISES.items():
         noise = noise_of(name, 0.25, 48)
-        assert isinstance(noise, cls) and noise.describe() == {"noise": name, **PARAMETERS.get(name, {})}
+        assert isinstance(noise, cls) and noise.describe() == {
+            "noise": name, **{f"noise_{key}": value for key, value in PARAMETERS.get(name, {}).items()}}
         assert noise_from_description({"sigma": 0.25, **noise.describe()}, 0.25, 48) == noise
     assert noise_from_description({"sigma": 0.25, "variant": "blum"}, 0.25, 48) == Gaussian(0.25, 48)
 

@@ -26,6 +26,7 @@ import pandas as pd
 from linf_smoothing.bounds import cohen_radius
 from linf_smoothing.certificates import VARIANTS, certify_many, check_sigma, max_certifiable_radius, parse_counts
 from linf_smoothing.datasets import CHANNELS, PUBLISHED_DATASET
+from linf_smoothing.noises import NOISES, PARAMETER_PREFIX, Noise, convert_radius, noise_from_description
 from linf_smoothing.results import atomic_path, load_certification
 from linf_smoothing.settings import OUTPUT_SETTINGS, AnalysisSettings, TrainSettings
 from linf_smoothing.validators import dimension_side, largest_sigma
@@ -90,37 +91,57 @@ class Run:
     dimension: int | None
     n: int | None
     alpha: float | None
+    stated_noise: Noise | None = None  # a foreign file's noise where it is not the Gaussian
+
+    @property
+    def noise(self) -> Noise | None:
+        """The smoothing noise the file was certified with: the one its description names (the
+        Gaussian where it names none, as every file of the paper's runs), or the one stated for a
+        foreign file (the Gaussian where none is); None where sigma or d is unknown."""
+        if self.stated_noise is not None:
+            return self.stated_noise
+        if self.sigma is None or self.dimension is None:
+            return None
+        return noise_from_description(self.description or {}, self.sigma, self.dimension)
 
     @property
     def variants(self) -> tuple[str, ...]:
-        """The certificates this file can give: every variant from counts, else the file's own."""
+        """The certificates this file can give: from counts, every variant its noise has (a
+        noise other than the Gaussian: its top-1 certificate alone); else the file's own."""
         if self.description is not None and "estimation_counts" in self.frame:
-            return VARIANTS
+            return tuple(v for v in VARIANTS if v in self.noise.variants)
         return (AS_IN_FILE,)
 
     def certified(self, variant: str) -> pd.DataFrame:
-        """The rows under certificate ``variant``, recomputed from the counts where the file
-        was written with another one."""
+        """The rows under certificate ``variant``, with the radius in every norm: ``radius``
+        (l-inf), ``radius_l2`` and ``radius_l1``, each the noise's best (``Noise.radius``),
+        recomputed from the counts where the file was written with another variant or lacks
+        the norm. A file without counts holds its radii (a Gaussian l2 radius is its l1 radius too)."""
         if variant not in self.variants:
-            raise ValueError(f"{self.path} holds no vote counts: it gives only its own certificate")
-        if variant == AS_IN_FILE or variant == self.description["variant"]:
-            return self.frame
+            raise ValueError(f"{self.path} cannot give the {variant} certificate: it gives "
+                             f"{', '.join(self.variants)}")
+        if variant == AS_IN_FILE:
+            if "radius_l1" in self.frame:
+                return self.frame
+            return self.frame.assign(radius_l1=convert_radius(self.frame["radius_l2"], "l2", "l1", self.dimension))
         certs = certify_many(np.stack([parse_counts(s) for s in self.frame["selection_counts"]]),
                              np.stack([parse_counts(e) for e in self.frame["estimation_counts"]]),
-                             self.sigma, self.alpha, variant, self.dimension)
-        frame = self.frame.copy()
+                             self.sigma, self.alpha, variant, self.dimension, self.noise)
+        frame = self.frame.assign(radius_l1=certs["radius_l1"])
+        if variant == self.description["variant"]:  # the file's own columns, as written and checked
+            return frame
         for column in ("predict", "radius_l2", "pa_lower", "pb_upper", "count_a", "count_b"):
             frame[column] = certs[column]
         frame["radius"] = certs["radius_linf"]
         frame["correct"] = (frame["predict"] == frame["label"]).astype(int)
         return frame
 
-    def ceiling(self, variant: str) -> float | None:
-        """The largest l-inf radius the run's N and alpha can certify, where they are known."""
+    def ceiling(self, variant: str, norm: str = "linf") -> float | None:
+        """The largest ``norm`` radius the run's N and alpha can certify, where they are known."""
         if None in (self.sigma, self.dimension, self.n, self.alpha):
             return None
         return max_certifiable_radius(self.sigma, self.n, self.alpha, self.dimension,
-                                      "blum" if variant == AS_IN_FILE else variant)
+                                      "blum" if variant == AS_IN_FILE else variant, self.noise, norm)
 
 
 def load_run(path: Path, declared: Declared | None = None, own: bool = True) -> Run:
@@ -473,18 +494,36 @@ def method_name(method: str | None) -> str | None:
     return None if method is None else METHOD_NAMES.get(method, method)
 
 
+NOISE_NAMES = {"gaussian": "Gaussian", "laplace": "Laplace", "uniform": "uniform (cube)",
+               "expinf": "exp(-‖x‖∞/λ)", "generalized_gaussian": "generalized Gaussian",
+               "uniform_ball": "uniform (ℓ2 ball)"}
+
+
+def noise_label(name: str, parameters: dict) -> str:
+    """A noise's name in tables and figures, with its ``parameters`` (name -> value):
+    "generalized Gaussian (p = 3)"."""
+    shown = ", ".join(f"{key} = {value:g}" for key, value in parameters.items())
+    return NOISE_NAMES.get(name, name) + (f" ({shown})" if shown else "")
+
+
 def training_method_label(training: dict | None) -> str:
     """The training method a checkpoint's ``training`` settings record, named: SmoothAdv with
-    its attack (a checkpoint leaves out a method's setting at its default), NOT_RECORDED
-    where none is recorded."""
+    its attack (a checkpoint leaves out a method's setting at its default), and the noise where
+    it is not the Gaussian ("Gaussian augmentation, Laplace noise"); NOT_RECORDED where none is
+    recorded."""
     method = (training or {}).get("method")
     if method is None:
         return NOT_RECORDED
+    label = method_name(method)
     if method == "smoothadv":
         attack = training.get("attack", next(f.default for f in dataclasses.fields(TrainSettings)
                                              if f.name == "attack"))
-        return f"{method_name(method)} ({attack.upper()})"
-    return method_name(method)
+        label = f"{label} ({attack.upper()})"
+    noise = training.get("noise", "gaussian")
+    if noise != "gaussian":
+        keys = NOISES[noise].parameter_keys() if noise in NOISES else []
+        label += f", {noise_label(noise, {key.removeprefix(PARAMETER_PREFIX): training[key] for key in keys})} noise"
+    return label
 
 
 def method_label(run: Run) -> str:

@@ -125,7 +125,7 @@ def check_variant(variant: str, noise: Noise) -> None:
     """Refuse an unknown variant, or a Gaussian top-2 form for another noise."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown certificate variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    if variant != "cohen" and not isinstance(noise, Gaussian):
+    if variant not in noise.variants:
         raise ValueError(f"the {variant} certificate is a top-2 form proven for Gaussian noise only: certify the "
                          f"{noise.name} noise with the cohen certificate")
 

@@ -14,9 +14,9 @@ Ours, which carry their description (``results.read_description``) and vote coun
   the digest existed have none, and get every other check);
 - the counts have one entry per class and sum to N0 and N;
 - every stored certificate (``predict``, both radii, the bounds, the two counts) is what
-  ``certificates.certify_many`` computes from the row's counts with the description's sigma,
-  alpha, variant and d, so an edited description, a foreign file under our description or an
-  edited value is caught.
+  ``certificates.certify_many`` computes from the row's counts with the description's noise
+  (Gaussian where it names none), sigma, alpha, variant and d, so an edited description, a
+  foreign file under our description or an edited value is caught.
 
 Every value of a description is checked first (a count is an integer in the schema's range, a
 probability lies in (0, 1), ...), so a description claiming 10^12 test images or a class
@@ -261,6 +261,7 @@ def check_certification(path: Path, frame, description: Mapping[str, Any] | None
     import numpy as np
 
     from linf_smoothing.certificates import certify_many
+    from linf_smoothing.noises import noise_from_description
 
     has_counts = "estimation_counts" in frame and "selection_counts" in frame
     if description is None:
@@ -283,17 +284,22 @@ def check_certification(path: Path, frame, description: Mapping[str, Any] | None
     _check_rows(path, frame, description, prefix)
     counts = {column: _count_matrix(path, frame, column, total, num_classes)
               for column, total in (("selection_counts", description["n0"]), ("estimation_counts", description["n"]))}
-    recomputed = certify_many(counts["selection_counts"], counts["estimation_counts"], description["sigma"],
-                              description["alpha"], description["variant"], description["dimension"])
+    try:
+        noise = noise_from_description(description, description["sigma"], description["dimension"])
+        recomputed = certify_many(counts["selection_counts"], counts["estimation_counts"], description["sigma"],
+                                  description["alpha"], description["variant"], description["dimension"], noise)
+    except ValueError as exc:
+        raise ResultError(f"{path}.json: {exc}; rerun the certification that wrote it") from None
+    # the noise where it is not the paper's Gaussian (a Gaussian description names none)
+    named = "" if "noise" not in description else "".join(f" {k} {v}," for k, v in noise.describe().items())
     for column, field in CERTIFICATE_COLUMNS.items():
         stored = frame[column].to_numpy(dtype=float)
         computed = recomputed[field].astype(float)
         row = _first(~np.isclose(stored, computed, rtol=RELATIVE_TOLERANCE, atol=1e-12))
         if row is not None:
             _fail(path, frame, row, f"{column} {float(stored[row])!r} is not the {float(computed[row])!r} that the "
-                                    "counts give "
-                                    f"with the description's sigma {description['sigma']}, alpha "
-                                    f"{description['alpha']}, d {description['dimension']} and "
+                                    f"counts give with the description's{named} sigma {description['sigma']}, "
+                                    f"alpha {description['alpha']}, d {description['dimension']} and "
                                     f"{description['variant']} certificate")
 
 

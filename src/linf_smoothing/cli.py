@@ -130,6 +130,7 @@ def smoothed_classifier(args, settings_class) -> SmoothingRun:
     from linf_smoothing.checks import file_digest
     from linf_smoothing.data import read_dataset_name, read_split
     from linf_smoothing.models import inference_model
+    from linf_smoothing.noises import NOISES
     from linf_smoothing.results import check_model_fits, load_model
     from linf_smoothing.settings import as_dict, from_config
     from linf_smoothing.smoothing import Smooth, check_sampling
@@ -151,8 +152,15 @@ def smoothed_classifier(args, settings_class) -> SmoothingRun:
     settings = from_config(settings_class, vars(args) | {"sigma": sigma})
     images, labels = read_split(args.test_data, "test")
     check_model_fits(meta, images, labels, args.model, args.test_data)
+    noise = settings.smoothing_noise(int(images[0].size))
+    # the noise the checkpoint's training records, in Noise.describe's keys (a Gaussian names none)
+    keys = {"noise", *(key for cls in NOISES.values() for key in cls.parameter_keys())}
+    trained = {"noise": "gaussian", **{k: v for k, v in meta.get("training", {}).items() if k in keys}}
+    if "training" in meta and trained != noise.describe():
+        logging.getLogger("smoothing").warning("sampling the noise %s with a model trained with the noise %s",
+                                               noise.describe(), trained)
     smooth = Smooth(inference_model(model, device, settings.compile), meta["num_classes"], settings.sigma,
-                    settings.batch_size, settings.mixed_precision)
+                    settings.batch_size, settings.mixed_precision, noise.name, noise.parameters)
     description = {
         **as_dict(settings), "dataset": read_dataset_name(args.test_data), "image_size": int(images.shape[-1]),
         "dimension": int(images[0].size), "num_classes": int(meta["num_classes"]), "test_images": len(images),

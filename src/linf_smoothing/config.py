@@ -15,9 +15,17 @@ from typing import Any
 import jsonschema
 import yaml
 
-from linf_smoothing.datasets import PUBLISHED_DATASET, TEST_IMAGES
+from linf_smoothing.datasets import CHANNELS, PUBLISHED_DATASET, TEST_IMAGES
 from linf_smoothing.errors import ConfigError
-from linf_smoothing.settings import AnalysisSettings, CertifySettings, PredictSettings, TrainSettings, from_config
+from linf_smoothing.noises import NOISES, noise_from_description
+from linf_smoothing.settings import (
+    AnalysisSettings,
+    CertifySettings,
+    PredictSettings,
+    TrainSettings,
+    from_config,
+    noise_conflict,
+)
 from linf_smoothing.shards import selected_images
 from linf_smoothing.validators import load_schema
 
@@ -156,7 +164,41 @@ def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[
     for i, exp in enumerate(config["experiments"]):
         if exp["name"] in trained_experiments(config) and not exp.get("allow_degenerate", False):
             _check_meaningful_together(config, i)
+    _check_noises(config)
     return config
+
+
+def _check_noises(config: dict[str, Any]) -> None:
+    """Each experiment's noise with exactly its own parameters, in their range (the library
+    builds it), trained by a method that takes it, and certified and shown with a certificate
+    it has (the top-2 forms are Gaussian)."""
+    certify, shown = config["certify"], config["analysis"]["certificates"]
+    for i, exp in enumerate(config["experiments"]):
+        name, noise = exp["name"], exp.get("noise", "gaussian")
+        keys = NOISES[noise].parameter_keys()
+        for key in exp:
+            owners = [n for n, cls in NOISES.items() if key in cls.parameter_keys()]
+            if owners and key not in keys:
+                raise _bad(("experiments", i, key), f"{key} is a parameter of noise {' and '.join(owners)}; "
+                                                    f"experiment {name} uses noise {noise}")
+        missing = [key for key in keys if key not in exp]
+        if missing:
+            raise _bad(("experiments", i), f"experiment {name} uses noise {noise}, which needs {', '.join(missing)}")
+        try:
+            noise_from_description(exp, exp["sigma"], CHANNELS[config["dataset"]] * exp["image_size"] ** 2)
+        except ValueError as exc:
+            raise _bad(("experiments", i, keys[0] if len(keys) == 1 else "noise"), str(exc)) from None
+        conflict = None if "checkpoint" in exp else noise_conflict(exp["method"], noise)
+        if conflict is not None:
+            raise _bad(("experiments", i, "noise"), conflict)
+        variants = NOISES[noise].variants
+        if certify["variant"] not in variants:
+            raise _bad(("certify", "variant"), f"experiment {name} uses noise {noise}, which the {certify['variant']} "
+                                               f"certificate does not certify (its certificates: "
+                                               f"{', '.join(variants)}): set certify.variant: {variants[0]}")
+        if not set(shown) & set(variants):
+            raise _bad(("analysis", "certificates"), f"none of {', '.join(shown)} certifies experiment {name}'s "
+                                                     f"{noise} noise: add {' or '.join(variants)}")
 
 
 def _yaml_text_hint(error) -> str:

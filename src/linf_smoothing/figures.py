@@ -13,7 +13,9 @@ pair. A line style says the certificate. Accuracy is in percent, as in the table
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,23 +36,30 @@ from linf_smoothing.analysis import (
     subset_note,
     with_scaled_radii,
 )
+from linf_smoothing.noise_comparison import kumar_bound, median_linf, noise_name
+from linf_smoothing.noises import NOISES
 from linf_smoothing.results import atomic_path
 from linf_smoothing.settings import AnalysisSettings
 
 MAX_RUNS_PER_PANEL = 8
 PANEL_COLUMNS = 3
 # Vertical marks: the threshold black and solid, each run's largest certifiable radius
-# dash-dotted in the run's colour (runs sharing one alternate their colours along it), the
-# learning-rate steps grey and dotted. No vertical gridlines, so no mark can pass for one.
+# dash-dotted in the run's colour and Kumar et al.'s bound in long dashes (runs sharing one
+# alternate their colours along it), the learning-rate steps grey and dotted. No vertical
+# gridlines, so no mark can pass for one.
 CERTIFICATE_STYLES = ("-", (0, (5, 2)), (0, (1, 1.5)))
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 COLOURS = 10  # seaborn's colour-blind palette; more hues only beyond MARKERS x COLOURS runs
 THRESHOLD_COLOR = "black"
 CEILING_STYLE = (4.0, 1.5, 1.0, 1.5)  # dash-dot
+IID_BOUND_STYLE = (7.0, 2.5)  # long dashes: Kumar et al.'s bound on any i.i.d. noise
 BAND_GREYS = ("0.35", "0.55", "0.75")  # published curves beside no run: in no run's colour
 LR_STEP_STYLE = dict(color="0.45", linewidth=1.2, linestyle=(0, (1, 2)))
 # The legend's font is matplotlib's "small" (about 9.6 pt here): about 15 characters an inch.
 NORMALIZED_LABEL = r"$\ell_\infty$ radius $\times \sqrt{d} / \sigma$ (= $\ell_2$ radius / $\sigma$)"
+# The same unit where some run's noise is not the Gaussian: its l2 and l-inf radii are not
+# sqrt(d) apart, and the figure shows the l2 radius (radius_over_sigma).
+NORMALIZED_LABEL_ANY_NOISE = r"$\ell_2$ radius / $\sigma$ (Gaussian: $\ell_\infty$ radius $\times \sqrt{d} / \sigma$)"
 LEGEND_CHARACTERS_PER_INCH = 15
 LEGEND_ENTRY_HEIGHT = 0.19  # inches
 TITLE_CHARACTERS_PER_INCH = 10
@@ -81,8 +90,10 @@ def shown_run(run: Run, drawn: int, total: int, ceiling: float | None = None) ->
 
 @dataclass(frozen=True)
 class Mark:
-    """A vertical line at ``x``: the table's threshold (``kind`` "threshold") or a run's
-    largest certifiable radius ("ceiling"), belonging to ``run`` (None: to all runs)."""
+    """A vertical line at ``x``: the table's threshold (``kind`` "threshold"), a run's
+    largest certifiable radius ("ceiling") or Kumar et al.'s bound on the radius of any noise
+    with independent coordinates at the run's N and alpha ("iid_bound"), belonging to ``run``
+    (None: to all runs)."""
 
     x: float
     kind: str
@@ -147,15 +158,32 @@ def run_looks(shown: dict[str, Shown]) -> dict[str, Look]:
             for i, label in enumerate(shown)}
 
 
+# A fact "text number" (e.g. "ceiling 0.0412").
+NUMERIC_FACT = re.compile(r"(\D*?) ?([-+]?\d[\d.]*(?:e[-+]?\d+)?)")
+
+
+def _merged_values(values: list[str]) -> str:
+    """One fact of several runs: its values joined by "or", or, for more than two values of one
+    "text number" form, the text and the numbers' range, which keeps the legend narrow."""
+    values = list(dict.fromkeys(values))
+    matches = [NUMERIC_FACT.fullmatch(value) for value in values]
+    if len(values) > 2 and all(matches) and len({m.group(1) for m in matches}) == 1:
+        numbers = sorted(float(m.group(2)) for m in matches)
+        return f"{matches[0].group(1)} {numbers[0]:.4g}–{numbers[-1]:.4g}".lstrip()
+    return " or ".join(values)
+
+
 def _merged(facts: list[dict[str, str]]) -> str:
-    """The facts of several runs as one text: each fact's values, joined by "or" where they differ."""
+    """The facts of several runs as one text: each fact's values, joined by "or" where they
+    differ (a range where more than two numbers differ)."""
     names = list(dict.fromkeys(name for f in facts for name in f))
-    return ", ".join(" or ".join(dict.fromkeys(f[name] for f in facts if name in f)) for name in names)
+    return ", ".join(_merged_values([f[name] for f in facts if name in f]) for name in names)
 
 
-def _look_handles(shown: dict[str, Shown], looks: dict[str, Look]) -> list:
+def _look_handles(shown: dict[str, Shown], looks: dict[str, Look], grouping: str = "training method") -> list:
     """The legend's entries for the runs: one per size and per method where colours say the size
-    and markers the method, else one per run (its label, method and facts)."""
+    and markers the method (``grouping``: what ``Shown.method`` names), else one per run (its
+    label, method and facts)."""
     from matplotlib.lines import Line2D
 
     if by_size_and_method(shown):
@@ -164,7 +192,7 @@ def _look_handles(shown: dict[str, Shown], looks: dict[str, Look]) -> list:
             at = [label for label, run in shown.items() if run.size == size]
             handles.append(Line2D([], [], color=looks[at[0]].color, linewidth=2.5,
                                   label=f"{size}×{size}: " + _merged([shown[label].facts for label in at])))
-        handles.append(_legend_header("training method (marker)"))
+        handles.append(_legend_header(f"{grouping} (marker)"))
         for method in dict.fromkeys(run.method for run in shown.values()):
             label = next(label for label, run in shown.items() if run.method == method)
             handles.append(Line2D([], [], color="0.3", linestyle="none", marker=looks[label].marker, markersize=6,
@@ -253,16 +281,44 @@ def _bottom_axes(axes, count: int) -> list:
     return [axes[max(r for r in range(rows) if r * columns + c < count), c] for c in range(min(columns, count))]
 
 
+# The marks drawn per run in the run's colour: their line style and their legend entry.
+RUN_MARKS = {"ceiling": (CEILING_STYLE, "largest certifiable radius, {certificate}"),
+             "iid_bound": (IID_BOUND_STYLE, "Kumar et al.'s bound, any i.i.d. noise")}
+
+
+# Marks closer than this fraction of the axis' width look like one line.
+COINCIDING = 0.005
+
+
+def _coinciding(marks: list[Mark], radii: np.ndarray, xscale: str) -> list[list[Mark]]:
+    """``marks`` in groups of one kind whose lines would be drawn over each other (within
+    COINCIDING of the axis' width, in its scale), each group in the order given."""
+    position = np.log10 if xscale == "log" else (lambda x: x)
+    width = position(radii[-1]) - position(radii[0])
+    groups: list[list[Mark]] = []
+    for mark in marks:
+        group = next((g for g in groups if g[0].kind == mark.kind
+                      and abs(position(mark.x) - position(g[0].x)) <= COINCIDING * width), None)
+        if group is None:
+            groups.append([mark])
+        else:
+            group.append(mark)
+    return groups
+
+
 def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, column: str, xlabel: str,
                  title: str, paths: list[Path], marks: list[Mark] = (),
                  reference: dict[str, pd.DataFrame] | None = None, shown: dict[str, Shown] | None = None,
-                 subtitle: str = "", threshold_label: str = "table's threshold", by_method: bool = False):
+                 subtitle: str = "", threshold_label: str = "table's threshold", by_method: bool = False,
+                 grouping: str = "training method", xscale: str = "linear"):
     """Certified accuracy (%) against a radius column: one curve per (run, certificate), each
     run's colour and marker its own in the figure (``run_looks``), a line style per
     certificate; optional ``reference`` curves (e.g. the original's published files) as wide
     translucent bands, in the colour of the run whose label ends theirs; vertical ``marks``;
-    ``shown`` says each run's method, size and legend facts. More than MAX_RUNS_PER_PANEL runs,
-    or ``by_method``, take a panel per method. Saved to each of ``paths``; returns the figure."""
+    ``shown`` says each run's method (or the ``grouping`` its ``method`` names), size and
+    legend facts. More than MAX_RUNS_PER_PANEL runs, or ``by_method``, take a panel per
+    method. ``xscale`` "log" draws the radius on a log axis (``radii`` then start above 0).
+    Saved to each of ``paths``; returns the figure."""
     _style()
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
@@ -279,7 +335,7 @@ def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, c
     band_colour = {name: looks[owner].color if owner else BAND_GREYS[j % len(BAND_GREYS)]
                    for j, (name, owner) in enumerate(band_owner.items())}
 
-    handles = _look_handles(shown, looks) + _certificate_handles(certificates)
+    handles = _look_handles(shown, looks, grouping) + _certificate_handles(certificates)
     if reference:
         handles += [_legend_header("published files (bands)")] + [
             Line2D([], [], color=band_colour[name], linewidth=7, alpha=0.3, label=f"published: {name}")
@@ -293,16 +349,18 @@ def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, c
         handles.append(Line2D([], [], color=THRESHOLD_COLOR, linewidth=1.3, marker="v" if per_run else None,
                               markerfacecolor="0.5", markeredgecolor="0.5",
                               label=threshold_label + (" (▼ in the run's colour)" if per_run else "")))
-    if any(m.kind == "ceiling" for m in in_range):
-        handles.append(Line2D([], [], color="0.4", linewidth=1.8, linestyle=(0, CEILING_STYLE),
-                              label=f"largest certifiable radius, {certificates[0]} (run's colour)"))
-    hidden = [m.run for m in marks if m.kind == "ceiling" and m not in in_range]
-    if hidden:
-        handles.append(_legend_header(f"(ceiling beyond the axis: {', '.join(map(str, hidden))})"))
+    for kind, (style, what) in RUN_MARKS.items():
+        if any(m.kind == kind for m in in_range):
+            handles.append(Line2D([], [], color="0.4", linewidth=1.8, linestyle=(0, style),
+                                  label=what.format(certificate=certificates[0]) + " (run's colour)"))
+        hidden = [m.run for m in marks if m.kind == kind and m not in in_range]
+        if hidden:
+            handles.append(_legend_header(f"({kind.replace('_', ' ')} beyond the axis: {', '.join(map(str, hidden))})"))
 
     single = len(panels) == 1
     columns = min(PANEL_COLUMNS, len(panels))
-    fig, axes = _panel_grid(panels, handles, (8.5, 5.2) if single else (4.4, 3.5), columns, title, subtitle)
+    panel_size = (8.5, 5.2) if single else (4.4, 3.5)
+    fig, axes = _panel_grid(panels, handles, panel_size, columns, title, subtitle)
     every = max(1, len(radii) // 8)
     for ax, (panel, members) in zip(axes.flat, panels.items()):
         for (label, certificate), frame in runs.items():
@@ -319,17 +377,14 @@ def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, c
                 ax.plot(radii, 100 * certified_accuracy(frame, radii, column), color=band_colour[name], linewidth=7,
                         alpha=0.3, solid_capstyle="butt", zorder=1, label=f"published: {name}")
         mine = [m for m in in_range if m.run is None or m.run in members]
-        # coinciding ceilings (to the plotted precision) alternate their runs' colours
-        ceilings: dict[float, list[str | None]] = {}
-        for mark in mine:
-            if mark.kind == "ceiling":
-                ceilings.setdefault(round(mark.x, 10), []).append(mark.run)
-        for x, owners in ceilings.items():
-            period = sum(CEILING_STYLE) * len(owners)
-            for k, owner in enumerate(owners):
-                dashes = [CEILING_STYLE[0], CEILING_STYLE[1], CEILING_STYLE[2], period - sum(CEILING_STYLE[:3])]
-                ax.axvline(x, color=looks[owner].color if owner in looks else "0.4", linewidth=1.8, zorder=2,
-                           linestyle=(sum(CEILING_STYLE) * k, dashes), label=f"ceiling {owner}")
+        # marks of one kind that coincide on the plot alternate their runs' colours
+        for group in _coinciding([m for m in mine if m.kind in RUN_MARKS], radii, xscale):
+            style = RUN_MARKS[group[0].kind][0]
+            period = sum(style) * len(group)
+            for k, mark in enumerate(group):
+                dashes = [*style[:-1], period - sum(style[:-1])]
+                ax.axvline(mark.x, color=looks[mark.run].color if mark.run in looks else "0.4", linewidth=1.8,
+                           zorder=2, linestyle=(sum(style) * k, dashes), label=f"{mark.kind} {mark.run}")
         stacked: dict[float, int] = {}
         top = blended_transform_factory(ax.transData, ax.transAxes)
         for mark in mine:
@@ -341,7 +396,10 @@ def curve_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray, c
                 ax.plot([mark.x], [1.0], marker="v", markersize=7, color=looks[mark.run].color, clip_on=False,
                         zorder=4, label=f"threshold marker {mark.run}",
                         transform=offset_copy(top, fig=fig, y=4 + 8 * k, units="points"))
-        ax.set_title(panel, fontsize="medium", pad=6 + 8 * (max(stacked.values()) + 1 if stacked else 0))
+        # a long panel title (a method and its noise) wrapped to the panel's width
+        ax.set_title(textwrap.fill(panel, int(panel_size[0] * TITLE_CHARACTERS_PER_INCH)), fontsize="medium",
+                     pad=6 + 8 * (max(stacked.values()) + 1 if stacked else 0))
+        ax.set_xscale(xscale)
         ax.set_xlim(radii[0], radii[-1])
         ax.set_ylim(0, 100)
         ax.grid(False, axis="x")
@@ -366,6 +424,7 @@ def vary_dim_figure(runs: dict[tuple[str, str], pd.DataFrame], radii: np.ndarray
                         subtitle, threshold_label=f"{threshold * 255:g}/255 = {threshold:.5f} (table)")
 
 
+TRAINING_PANEL = (5.0, 2.9)  # inches
 ACCURACY_STYLES = {"train_accuracy_noisy": ("-", "train, noisy"), "test_accuracy_noisy": ("--", "test, noisy"),
                    "test_accuracy_clean": (":", "test, clean")}
 
@@ -404,7 +463,7 @@ def training_figure(histories: dict[str, pd.DataFrame], title: str, paths: list[
     # two panels a row: the loss and the accuracy of one method's runs
     panels = {f"{name}{': ' if name else ''}{what}": members for name, members in rows.items()
               for what in ("loss", "accuracy")}
-    fig, axes = _panel_grid(panels, handles, (5.0, 2.9), 2, title, sharey=False)
+    fig, axes = _panel_grid(panels, handles, TRAINING_PANEL, 2, title, sharey=False)
     for (loss_ax, acc_ax), (row, members) in zip(axes, rows.items()):
         for k, label in enumerate(members):
             history = histories[label]
@@ -419,8 +478,9 @@ def training_figure(histories: dict[str, pd.DataFrame], title: str, paths: list[
         for x in sorted({e for label in members for e, _, _ in steps[label]}):
             for ax in (loss_ax, acc_ax):
                 ax.axvline(x, zorder=1, label=f"lr step {x}", **LR_STEP_STYLE)
-        loss_ax.set_title(f"{row}: loss" if row else "loss", fontsize="medium")
-        acc_ax.set_title(f"{row}: accuracy" if row else "accuracy", fontsize="medium")
+        width = int(TRAINING_PANEL[0] * TITLE_CHARACTERS_PER_INCH)  # a method and its noise can be longer
+        loss_ax.set_title(textwrap.fill(f"{row}: loss" if row else "loss", width), fontsize="medium")
+        acc_ax.set_title(textwrap.fill(f"{row}: accuracy" if row else "accuracy", width), fontsize="medium")
         loss_ax.set_ylabel("training loss")
         acc_ax.set_ylabel("accuracy (%)")
         acc_ax.set_ylim(0, 100)
@@ -456,6 +516,93 @@ def methods_figure(runs: dict[str, Run], certified: dict[tuple[str, str], pd.Dat
                         shown=shown, subtitle=subtitle, threshold_label=what, by_method=True)
 
 
+def log_axis_ends(values) -> tuple[float, float]:
+    """A log axis' ends around the positive ``values``: the power of ten at or below the
+    smallest, and a round number a quarter past the largest (so that a mark there stays off the
+    axis' edge)."""
+    values = [v for v in values if v > 0 and math.isfinite(v)]
+    return 10.0 ** math.floor(math.log10(min(values))), nice_ceiling(1.25 * max(values))
+
+
+# Guides of the median figure: the two ways an l-inf radius can shrink with d, in the unit
+# radius * sqrt(d) / sigma: flat (sigma / sqrt(d): Gaussian, Laplace, the l2 ball) and slope -1/2
+# (sigma / d: the cube and exp(-||x||_inf / lambda)).
+SLOPE_GUIDES = {0.0: "slope 0: radius ∝ σ/√d", -0.5: "slope −½: radius ∝ σ/d"}
+GUIDE_STYLE = dict(color="0.6", linewidth=1.0, linestyle=(0, (2, 2)))
+
+
+def median_figure(points: pd.DataFrame, title: str, paths: list[Path], subtitle: str = ""):
+    """The median certified l-inf radius (0 where wrong) in units of sqrt(d) / sigma against d,
+    log-log, a line per noise (``points``: a row per run, columns ``noise_name``, ``dimension``,
+    ``image_size``, ``median``, ``ceiling`` and ``iid_bound``, the last three in that unit, NaN
+    where none): each noise's median (its colour and marker) and its ceiling (dash-dot, its
+    colour), Kumar et al.'s bound on any i.i.d. noise (black, long dashes) and grey guides of
+    slope 0 and -1/2 below the data. A median of 0 cannot be drawn on a log axis: its legend
+    entry names the sizes where it is 0. Saved to each of ``paths``; returns the figure."""
+    _style()
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    noises = list(dict.fromkeys(points["noise_name"]))
+    looks = run_looks({name: Shown(name) for name in noises})
+    dimensions = sorted(set(points["dimension"]))
+    handles = [_legend_header("median certified radius (colour and marker)")]
+    for name in noises:
+        zero = points[(points["noise_name"] == name) & (points["median"] <= 0)]
+        handles.append(Line2D([], [], color=looks[name].color, marker=looks[name].marker, linewidth=2,
+                              label=name + (f" (median 0 at d = {', '.join(map(str, zero['dimension']))})"
+                                            if len(zero) else "")))
+    handles += [_legend_header("limits"),
+                Line2D([], [], color="0.4", linewidth=1.4, linestyle=(0, CEILING_STYLE),
+                       label="largest certifiable radius (noise's colour)")]
+    bounds = points.dropna(subset=["iid_bound"])
+    if len(bounds):
+        handles.append(Line2D([], [], color=THRESHOLD_COLOR, linewidth=1.4, linestyle=(0, IID_BOUND_STYLE),
+                              label="Kumar et al.'s bound, any i.i.d. noise"))
+    handles += [_legend_header("guides (grey)")] + [Line2D([], [], **GUIDE_STYLE, label=text)
+                                                    for text in SLOPE_GUIDES.values()]
+    fig, axes = _panel_grid({"": noises}, handles, (7.0, 5.0), 1, title, subtitle)
+    ax = axes[0, 0]
+    for name in noises:
+        mine = points[points["noise_name"] == name].sort_values("dimension")
+        drawn = mine[mine["median"] > 0]
+        ax.plot(drawn["dimension"], drawn["median"], color=looks[name].color, marker=looks[name].marker,
+                markersize=7, linewidth=2, zorder=3, label=f"median {name}")
+        ax.plot(mine["dimension"], mine["ceiling"], color=looks[name].color, linewidth=1.4, zorder=2,
+                linestyle=(0, CEILING_STYLE), label=f"ceiling {name}")
+    # The bound depends on sigma / sqrt(d), N and alpha, not on the noise: one line where the
+    # noises' bounds agree at each d (the same N and alpha), else a line per noise.
+    bounds = bounds.sort_values("dimension")
+    agree = (bounds.groupby("dimension")["iid_bound"].agg(lambda b: b.round(10).nunique()) == 1).all()
+    series = ([bounds.drop_duplicates("dimension")] if agree else
+              [b for _, b in bounds.groupby("noise_name", sort=False)])
+    for values in series:
+        ax.plot(values["dimension"], values["iid_bound"], color=THRESHOLD_COLOR, linewidth=1.4, zorder=2,
+                linestyle=(0, IID_BOUND_STYLE), label="Kumar et al.'s bound")
+    shown = pd.concat([points.loc[points["median"] > 0, "median"], points["ceiling"], points["iid_bound"]])
+    low, high = log_axis_ends(shown)
+    # the guides start a little below the lowest median at the smallest d, so they cross no data
+    start = points.loc[points["median"] > 0, "median"].min() / 1.6
+    ends = np.array([dimensions[0], dimensions[-1]], dtype=float)
+    for slope, text in SLOPE_GUIDES.items():
+        ax.plot(ends, start * (ends / ends[0]) ** slope, zorder=1, label=text, **GUIDE_STYLE)
+    low = min(low, 10.0 ** math.floor(math.log10(start * (ends[1] / ends[0]) ** -0.5)))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(ends[0] / 1.15, ends[1] * 1.15)
+    ax.set_ylim(low, high)
+    sizes = dict(zip(points["dimension"], points["image_size"]))
+    ax.xaxis.set_major_locator(FixedLocator(dimensions))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([f"{d}\n({sizes[d]}×{sizes[d]})" for d in dimensions])
+    ax.set_xlabel("input dimension d (image size)")
+    ax.set_ylabel(r"median certified $\ell_\infty$ radius $\times \sqrt{d} / \sigma$")
+    _save(fig, paths)
+    plt.close(fig)
+    return fig
+
+
 class FigureSet:
     """The figures of ``runs`` (``certified``: their rows under each certificate; ``totals``: the
     images each certified), drawn on every ``settings.figure_skip``-th image into ``folder``,
@@ -473,6 +620,8 @@ class FigureSet:
         self.title = settings.figure_title or figure_title(runs)
         self.subtitle = subset_note(settings.figure_skip)
         # each run's l-inf radius in each figure's unit: l2 = r sqrt(d), normalized = r sqrt(d) / sigma
+        gaussian = all(run.noise is None or run.noise.name == "gaussian" for run in runs.values())
+        self.normalized_label = NORMALIZED_LABEL if gaussian else NORMALIZED_LABEL_ANY_NOISE
         self.units = {"radius": {label: 1.0 for label in runs},
                       "radius_l2": {label: np.sqrt(run.dimension) for label, run in runs.items()},
                       "radius_over_sigma": {label: np.sqrt(run.dimension) / run.sigma for label, run in runs.items()}}
@@ -510,7 +659,7 @@ class FigureSet:
         written = []
         for column, name, xlabel, threshold_label in (
                 ("radius_l2", "certified_l2", r"$\ell_2$ radius", f"{t * 255:g}/255 in l2: r·√d, per run"),
-                ("radius_over_sigma", "certified_normalized", NORMALIZED_LABEL,
+                ("radius_over_sigma", "certified_normalized", self.normalized_label,
                  f"{t * 255:g}/255 here: r·√d/σ, per run")):
             scale = self.units[column]
             marks = [Mark(t * scale[label], "threshold", label) for label in self.runs]
@@ -521,12 +670,48 @@ class FigureSet:
             written += self.paths(name)
         return written
 
+    def noises_figures(self) -> list[Path]:
+        """The noises side by side, each run's first certificate: certified accuracy against
+        the l-inf radius on a log axis (so that radii like sigma / d and sigma / sqrt(d) are both
+        read, a panel per noise, a curve per size, each run's ceiling and Kumar et al.'s bound
+        where its noise is i.i.d.), and the median l-inf radius * sqrt(d) / sigma against d."""
+        t = self.settings.linf_threshold
+        # the noises in the registry's order (the table's), each by size
+        order = sorted(self.first, key=lambda label: (list(NOISES).index(self.runs[label].noise.name),
+                                                      noise_name(self.runs[label].noise), image_size(self.runs[label])))
+        first = {(label, self.first[label]): self.subsets[label, self.first[label]] for label in order}
+        bounds = {label: kumar_bound(run) for label, run in self.runs.items()}
+        marks = [Mark(t, "threshold")]
+        marks += [Mark(c, "ceiling", label) for label, c in self.ceilings.items() if c is not None]
+        marks += [Mark(b, "iid_bound", label) for label, b in bounds.items() if math.isfinite(b)]
+        every = self.shown("radius", ceilings=False)
+        shown = {label: dataclasses.replace(every[label], method=noise_name(self.runs[label].noise)) for label in order}
+        # from a decade below the smallest ceiling (or the threshold), where every curve is near
+        # its natural accuracy, to past every ceiling and bound
+        low, high = log_axis_ends([min(m.x for m in marks if m.kind in ("threshold", "ceiling")) / 10]
+                                  + [m.x for m in marks])
+        radii = np.geomspace(low, high, self.settings.radius_points)
+        curve_figure(first, radii, "radius", r"$\ell_\infty$ radius (log scale)", self.title,
+                     self.paths("noises_linf"), marks, shown=shown, subtitle=self.subtitle,
+                     threshold_label=f"{t * 255:g}/255 = {t:.5f} (table)", by_method=True, grouping="noise",
+                     xscale="log")
+        points = pd.DataFrame([{"noise_name": noise_name(self.runs[label].noise), "dimension": run.dimension,
+                                "image_size": image_size(run),
+                                "median": median_linf(frame) * self.units["radius_over_sigma"][label],
+                                "ceiling": (self.ceilings[label] * self.units["radius_over_sigma"][label]
+                                            if self.ceilings[label] is not None else math.nan),
+                                "iid_bound": bounds[label] * self.units["radius_over_sigma"][label]}
+                               for (label, _), frame in first.items() for run in [self.runs[label]]])
+        median_figure(points, self.title, self.paths("noises_median"), self.subtitle)
+        return self.paths("noises_linf") + self.paths("noises_median")
+
     def methods_figures(self) -> list[Path]:
         """A panel per training method, against the l-inf and the normalized radius, every certificate."""
         written = []
         for column, name, xlabel, x_max in (
                 ("radius", "methods_linf", r"$\ell_\infty$ radius", self.settings.radius_max),
-                ("radius_over_sigma", "methods_normalized", NORMALIZED_LABEL, self.axis_end("radius_over_sigma"))):
+                ("radius_over_sigma", "methods_normalized", self.normalized_label,
+                 self.axis_end("radius_over_sigma"))):
             methods_figure(self.runs, self.subsets, column, xlabel, x_max, self.title, self.paths(name),
                            self.settings.linf_threshold, self.subtitle, self.settings.radius_points,
                            self.shown(column, ceilings=False))

@@ -17,16 +17,9 @@ from torch import nn
 
 from linf_smoothing.consistency import consistency_loss
 from linf_smoothing.macer import macer_loss
-from linf_smoothing.noises import Noise, make_noise
 from linf_smoothing.settings import TrainSettings
 from linf_smoothing.smoothadv import smoothadv_loss, warmed_up_epsilon
 from linf_smoothing.trades import attack_start, trades_loss
-
-
-def training_noise(settings: TrainSettings, dimension: int) -> Noise:
-    """The smoothing noise training draws for inputs of d = ``dimension``: the Gaussian at
-    ``settings.sigma``, the one noise the training settings name so far."""
-    return make_noise("gaussian", settings.sigma, dimension)
 
 
 class TrainingMethod(Protocol):
@@ -41,7 +34,7 @@ class TrainingMethod(Protocol):
 
 
 class TradesNoise:
-    """TRADES + Gaussian noise (Blum et al. 2020), ``trades.trades_loss``: draws the attack's start."""
+    """TRADES + noise (Blum et al. 2020, with Gaussian noise), ``trades.trades_loss``: draws the attack's start."""
 
     def draw(self, x, settings, generator):
         return attack_start(x, generator) if settings.beta > 0 else None
@@ -53,7 +46,8 @@ class TradesNoise:
 
 
 class GaussianAugmentation:
-    """Gaussian data augmentation (Cohen et al. 2019): cross-entropy on x + eta."""
+    """Noise augmentation (Cohen et al. 2019 with Gaussian noise; Yang et al. 2020 with any):
+    cross-entropy on x + eta."""
 
     def draw(self, x, settings, generator):
         return None
@@ -67,7 +61,7 @@ class NoiseCopies:
     """Base of the methods that see every image in m = ``settings.noise_copies`` noisy copies.
 
     The loop's eta is the first copy; ``draw`` draws the other m - 1, (B, m - 1, ...), of the
-    training noise (``training_noise``) for the global batch from the training generator, so
+    experiment's noise (``settings.smoothing_noise``) for the global batch from the training generator, so
     data-parallel processes slice the same draw. ``noise`` stacks them into (B, m, ...) for
     this process's rows."""
 
@@ -75,8 +69,8 @@ class NoiseCopies:
         if settings.noise_copies == 1:
             return None
         shape = (x.shape[0], settings.noise_copies - 1, *x.shape[1:])
-        return training_noise(settings, x[0].numel()).sample(shape, generator=generator, device=x.device,
-                                                               dtype=x.dtype)
+        return settings.smoothing_noise(x[0].numel()).sample(shape, generator=generator, device=x.device,
+                                                             dtype=x.dtype)
 
     @staticmethod
     def noise(eta, drawn):
@@ -104,7 +98,8 @@ class Consistency(NoiseCopies):
 
 
 class Macer(NoiseCopies):
-    """MACER (Zhai et al. 2020), ``macer.macer_loss``; lambda is 0 in the first
+    """MACER (Zhai et al. 2020), ``macer.macer_loss``, with Gaussian noise only (its radius term
+    is the Gaussian's; ``TrainSettings`` refuses another noise); lambda is 0 in the first
     ``macer_deferred_epochs`` epochs (Jeong & Shin's re-implementation, ``code/train_macer.py``
     lines 104-106 of github.com/jh-jeong/smoothing-consistency a11954a, defers it until the
     first learning-rate step: ``--deferred`` there is ``macer_deferred_epochs`` = lr_step_size + 1

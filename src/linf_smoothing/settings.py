@@ -30,6 +30,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from linf_smoothing.noises import NOISES, Noise, noise_from_description
 from linf_smoothing.validators import argument_type, check_lists
 
 
@@ -38,15 +39,45 @@ def _help(text: str, **kwargs) -> Any:
 
 
 def _method_help(text: str, default: Any) -> Any:
-    """A method's own setting: ``as_dict`` leaves it out while it holds its default."""
+    """A setting added after the first runs (a training method's own, the noise's): ``as_dict``
+    leaves it out while it holds its default, so the identities of older runs stay as they were."""
     return field(metadata={"help": text, "omit_default": True}, default=default)
 
 
+# Training methods whose loss assumes Gaussian noise, and why: they refuse any other noise.
+GAUSSIAN_ONLY_METHODS = {"macer": "its robustness term sigma/2 (Phi^-1(q1) - Phi^-1(q2)) is the Gaussian's radius"}
+
+
+def noise_conflict(method: str, noise: str) -> str | None:
+    """Why training ``method`` cannot use ``noise``, or None where it can."""
+    if noise != "gaussian" and method in GAUSSIAN_ONLY_METHODS:
+        return (f"method {method} trains with Gaussian noise only ({GAUSSIAN_ONLY_METHODS[method]}), not "
+                f"{noise}: train it with noise gaussian, or the {noise} noise with another method")
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoiseSettings:
+    """The smoothing noise, the same in training and in sampling (certify, predict): its level
+    and, where not Gaussian, its name and parameters (``linf_smoothing.noises``). A noise's
+    parameter ``x`` (a field of its class) is the setting ``noise_x``."""
+
+    sigma: float = _help("noise level: the root mean square per coordinate of the smoothing noise, "
+                         "sqrt(E||eta||^2 / d) (the Gaussian's standard deviation)")
+    noise: str = _method_help(f"smoothing noise (linf_smoothing.noises): {', '.join(NOISES)}", "gaussian")
+    noise_p: float | None = _method_help("shape p >= 1 of the generalized_gaussian noise, density "
+                                         "exp(-|x_i / lambda|^p) (default: none, which the other noises take)",
+                                         None)
+
+    def smoothing_noise(self, dimension: int) -> Noise:
+        """The noise these settings name, for inputs of d = ``dimension``."""
+        return noise_from_description(as_dict(self), self.sigma, dimension)
+
+
 @dataclass(frozen=True)
-class TrainSettings:
+class TrainSettings(NoiseSettings):
     """Everything that determines a trained model, given its data and starting weights."""
 
-    sigma: float = _help("Gaussian noise level")
     depth: int = _help("CIFAR ResNet depth, 6n + 2")
     widths: tuple[int, ...] = _help("channels of the three stages")
     epochs: int = _help("epochs")
@@ -57,8 +88,8 @@ class TrainSettings:
     lr_gamma: float = _help("learning-rate factor at each milestone")
     crop_padding: int = _help("RandomCrop padding in pixels")
     seed: int = _help("seed of the initial weights and of every random draw")
-    method: str = _help("training method (methods.METHODS): trades (TRADES + Gaussian noise), gaussian "
-                        "(Gaussian augmentation), smoothadv, consistency or macer")
+    method: str = _help("training method (methods.METHODS): trades (TRADES + noise), gaussian "
+                        "(noise augmentation, Gaussian in Cohen et al.), smoothadv, consistency or macer")
     lr_milestones: tuple[int, ...] = _help("epochs (0-based) from which the learning rate is multiplied by lr_gamma",
                                            default=())
     mixed_precision: bool = _help("bf16 autocast on CUDA", default=False)
@@ -92,12 +123,16 @@ class TrainSettings:
         "macer: lambda is 0 in the first this many epochs (0: never, as the authors' main.py; Jeong & Shin's "
         "train_macer.py --deferred defers it to the first learning-rate step)", 0)
 
+    def __post_init__(self):
+        conflict = noise_conflict(self.method, self.noise)
+        if conflict is not None:
+            raise ValueError(conflict)
+
 
 @dataclass(frozen=True, kw_only=True)
-class SamplingSettings:
+class SamplingSettings(NoiseSettings):
     """How a smoothed classifier is sampled on the chosen test images (certify and predict)."""
 
-    sigma: float = _help("Gaussian noise level of the smoothed classifier")
     batch_size: int = _help("noisy copies per forward pass")
     skip: int = _help("use the test images whose index is a multiple of skip", default=1)
     max_images: int | None = _help("use at most this many of the selected images (default: all)", default=None)
@@ -157,6 +192,8 @@ OUTPUT_SETTINGS = {
     "radius_figures": ("certificates", "linf_threshold", "radius_points", "figure_skip", "figure_title"),
     "methods_figures": ("certificates", "linf_threshold", "radius_max", "radius_points", "figure_skip",
                         "figure_title"),
+    "noises_table": ("certificates", "linf_threshold"),
+    "noises_figures": ("certificates", "linf_threshold", "radius_points", "figure_skip", "figure_title"),
 }
 
 def _fields(cls) -> list[tuple[dataclasses.Field, Any]]:

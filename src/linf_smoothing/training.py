@@ -21,7 +21,7 @@ import torch
 
 from linf_smoothing.data import random_crop_flip, to_float
 from linf_smoothing.distributed import SINGLE, Replica, data_parallel
-from linf_smoothing.methods import METHODS, training_noise
+from linf_smoothing.methods import METHODS
 from linf_smoothing.models import memory_format_for
 from linf_smoothing.noises import Noise
 from linf_smoothing.progress import Progress
@@ -69,7 +69,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images:
     waits for the device."""
     method = METHODS[settings.method]
     x = random_crop_flip(to_float(images), settings.crop_padding, generator)
-    eta = training_noise(settings, x[0].numel()).sample(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    eta = settings.smoothing_noise(x[0].numel()).sample(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     drawn = method.draw(x, settings, generator)
     rows = replica.rows(len(x))
     x = x[rows].contiguous(memory_format=memory_format_for(x.device))
@@ -161,7 +161,7 @@ def train(model: torch.nn.Module, train_images: np.ndarray, train_labels: np.nda
     x_test = torch.from_numpy(test_images).to(device)
     y_test = torch.from_numpy(test_labels).to(device)
 
-    noise = training_noise(settings, int(np.prod(train_images.shape[1:])))
+    noise = settings.smoothing_noise(int(np.prod(train_images.shape[1:])))
     parallel_model = data_parallel(model, replica)
     optimizer = make_optimizer(model, settings)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(settings.lr_milestones), settings.lr_gamma)

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import yaml
 
 from linf_smoothing.datasets import CHANNELS
+from linf_smoothing.noises import NOISES
 
 SCHEMA = resources.files("linf_smoothing") / "schemas" / "config.schema.yaml"
 # The largest value numpy's counts (int64) hold.
@@ -26,8 +27,11 @@ INT64_MAX = 2**63 - 1
 
 
 def load_schema() -> dict:
-    """The configuration's JSON schema (a fresh copy)."""
-    return yaml.safe_load(SCHEMA.read_text())
+    """The configuration's JSON schema (a fresh copy), with the noises of the registry as the
+    choices of an experiment's ``noise``."""
+    schema = yaml.safe_load(SCHEMA.read_text())
+    schema["properties"]["experiments"]["items"]["properties"]["noise"]["enum"] = list(NOISES)
+    return schema
 
 
 @functools.cache

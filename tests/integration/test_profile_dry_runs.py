@@ -57,6 +57,7 @@ def test_an_overlay_on_the_demo_profile_changes_only_its_keys(tmp_path):
     assert "Configuration: config.yaml, profiles/demo/demo.yaml (profile), " in result.stderr + result.stdout
     assert sorted({exp.split("/")[0] for _, exp in jobs} - {""}) == ["size12", "size16", "size8"]
     assert "download_cifar10" not in {rule for rule, _ in jobs}
+    assert not {"noises_table", "noises_figures"} & {rule for rule, _ in jobs}  # one noise: no noise comparison
     certify = [line for line in result.stdout.splitlines() if "scripts/certify.py" in line]
     assert len(certify) == 6 and all(" --n 500 " in line and "results/demo/" in line for line in certify)
     assert len(jobs) + 1 == TABLE["demo"]
@@ -74,6 +75,18 @@ def test_the_stated_job_counts_are_the_dry_runs(tmp_path, paper_dry_run):
     comparison = planned_jobs(dry_run(tmp_path / "comparison", "--profile", str(PROFILES / "comparison")))
     assert len(comparison) + 1 == TABLE["comparison"]
     assert len(comparison) + 1 == stated_jobs(r"The dry run plans (\d+) jobs: one download", "training-methods.md")
+
+
+def test_the_noise_profiles_job_counts_are_the_dry_runs(tmp_path):
+    """Each trains and certifies 18 models (6 noises at 3 sizes) and writes the noise table and
+    figures; the digits profile needs no download."""
+    for profile, download in (("noises", 0), ("noises-cifar", 1)):
+        jobs = planned_jobs(dry_run(tmp_path / profile, "--profile", str(PROFILES / profile)))
+        rules = [rule for rule, _ in jobs]
+        assert (rules.count("train"), rules.count("certify"), rules.count("download_cifar10")) == (18, 18, download)
+        assert rules.count("noises_table") == rules.count("noises_figures") == 1
+        assert len(jobs) + 1 == TABLE[profile]
+        assert len(jobs) + 1 == stated_jobs(rf"`profiles/{profile}` plans (\d+) jobs", "noises.md")
 
 
 def test_the_released_profiles_job_count_is_the_dry_runs(tmp_path):

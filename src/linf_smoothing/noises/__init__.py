@@ -14,7 +14,15 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Mapping
 
-from linf_smoothing.noises.base import NORMS, Noise, check_norm, check_sigma, convert_radius, is_number
+from linf_smoothing.noises.base import (
+    NORMS,
+    PARAMETER_PREFIX,
+    Noise,
+    check_norm,
+    check_sigma,
+    convert_radius,
+    is_number,
+)
 from linf_smoothing.noises.iid import Gaussian, GeneralizedGaussian, Laplace, Uniform
 from linf_smoothing.noises.limits import iid_radius_bound
 from linf_smoothing.noises.shaped import ExpInf, UniformBall
@@ -55,5 +63,6 @@ def noise_from_description(description: Mapping, sigma: float, dimension: int) -
     name = description.get("noise", "gaussian")
     if name not in NOISES:
         raise ValueError(f"the description names the unknown noise {name!r}; known: {', '.join(NOISES)}")
-    return make_noise(name, sigma, dimension, **{p: description[p] for p in _parameter_names(NOISES[name])
-                                                  if p in description})
+    return make_noise(name, sigma, dimension, **{p: description[PARAMETER_PREFIX + p]
+                                                  for p in _parameter_names(NOISES[name])
+                                                  if PARAMETER_PREFIX + p in description})

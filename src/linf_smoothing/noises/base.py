@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from typing import ClassVar
 
 NORMS = ("l1", "l2", "linf")
+PARAMETER_PREFIX = "noise_"  # a parameter p is the setting noise_p
 _ORDER = {"l1": 1.0, "l2": 2.0, "linf": math.inf}
 
 
@@ -68,6 +69,16 @@ class Noise:
 
     name: ClassVar[str]
     direct_norms: ClassVar[tuple[str, ...]]
+    # the certificate variants (linf_smoothing.certificates) of this noise: the top-1 form for every
+    # noise; a top-2 form only where it is proven for the noise
+    variants: ClassVar[tuple[str, ...]] = ("cohen",)
+    iid: ClassVar[bool]  # independent coordinates (where Kumar et al.'s bound, ``limits``, applies)
+
+    @classmethod
+    def parameter_keys(cls) -> list[str]:
+        """The keys of the noise's own parameters in a configuration, the settings and a
+        certification's description: ``noise_`` and the field's name."""
+        return [PARAMETER_PREFIX + f.name for f in fields(cls) if f.name not in ("sigma", "dimension")]
 
     def __post_init__(self):
         check_sigma(self.sigma)
@@ -160,5 +171,5 @@ class Noise:
 
     def describe(self) -> dict:
         """What a certification's description records of its noise to recompute every radius
-        (with its sigma and d): ``{"noise": name, **parameters}``."""
-        return {"noise": self.name, **self.parameters}
+        (with its sigma and d): its name and its parameters under ``parameter_keys``."""
+        return {"noise": self.name, **{PARAMETER_PREFIX + k: v for k, v in self.parameters.items()}}

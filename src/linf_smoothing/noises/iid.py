@@ -28,6 +28,8 @@ class Gaussian(Noise):
     """
 
     name = "gaussian"
+    variants = ("blum", "cohen", "sound_top2")  # the top-2 forms are the Gaussian's
+    iid = True
     direct_norms = ("l2",)
 
     def rms_at_unit_scale(self) -> float:
@@ -84,6 +86,7 @@ class Laplace(Noise):
     """
 
     name = "laplace"
+    iid = True
     direct_norms = ("l1", "linf")
 
     def rms_at_unit_scale(self) -> float:
@@ -176,6 +179,7 @@ class Uniform(Noise):
     """
 
     name = "uniform"
+    iid = True
     direct_norms = ("l1", "linf")
 
     def rms_at_unit_scale(self) -> float:
@@ -225,6 +229,7 @@ class GeneralizedGaussian(Noise):
     p: float
 
     name = "generalized_gaussian"
+    iid = True
     direct_norms = ("l1",)
 
     def check_parameters(self) -> None:

@@ -38,6 +38,7 @@ class ExpInf(Noise):
     """
 
     name = "expinf"
+    iid = False
     direct_norms = ("l1", "linf")
 
     def rms_at_unit_scale(self) -> float:
@@ -93,6 +94,7 @@ class UniformBall(Noise):
     """
 
     name = "uniform_ball"
+    iid = False
     direct_norms = ("l2",)
 
     def rms_at_unit_scale(self) -> float:
