@@ -519,3 +519,32 @@ def test_a_sizes_legend_entry_gives_the_range_of_its_runs_ceilings():
     facts = [{"noise": "σ 0.25, d 64", "ceiling": f"ceiling {c}"} for c in (0.07698, 0.009146, 0.05465)]
     assert _merged(facts) == "σ 0.25, d 64, ceiling 0.009146–0.07698"
     assert _merged(facts[:2]) == "σ 0.25, d 64, ceiling 0.07698 or ceiling 0.009146"
+
+
+def test_the_l2_figures_mark_each_runs_own_l2_ceiling(tmp_path, monkeypatch):
+    """Guard: FigureSet.ceiling. The l2 and normalized figures mark each run's ceiling in their
+    norm: the noise's own l2 ceiling (the cube's is its l-inf ceiling, not sqrt(d) times it, by
+    the norm inequality), which is the l-inf one times sqrt(d) for the Gaussian alone."""
+    from test_figures import vertical_marks
+
+    from linf_smoothing import figures
+    from linf_smoothing.analysis import certified_runs
+    from linf_smoothing.figures import FigureSet
+    from linf_smoothing.settings import AnalysisSettings
+
+    drawn = []
+    monkeypatch.setattr(figures, "curve_figure", lambda *a, _draw=figures.curve_figure, **k: drawn.append(
+        _draw(*a, **k)) or drawn[-1])
+    monkeypatch.setattr(figures, "_save", lambda fig, paths: None)
+    runs = noise_runs(tmp_path)
+    certified = certified_runs(runs, ["cohen"])
+    settings = AnalysisSettings(certificates=("cohen",), linf_threshold=2 / 255)
+    FigureSet(runs, certified, {label: 12 for label in runs}, settings, tmp_path).radius_figures()
+    l2, normalized = drawn
+    for fig, per_sigma in ((l2, False), (normalized, True)):
+        marks = {round(x, 9) for ax in fig.axes for x, _, style in vertical_marks(ax)}
+        for label, run in runs.items():
+            ceiling = run.noise.ceiling(200, 0.01, "l2") / (run.sigma if per_sigma else 1)
+            assert round(ceiling, 9) in marks, (label, ceiling)
+        cube = runs["uniform16"]
+        assert round(cube.noise.ceiling(200, 0.01, "linf") * np.sqrt(cube.dimension), 9) not in marks

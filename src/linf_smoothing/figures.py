@@ -626,19 +626,30 @@ class FigureSet:
                       "radius_l2": {label: np.sqrt(run.dimension) for label, run in runs.items()},
                       "radius_over_sigma": {label: np.sqrt(run.dimension) / run.sigma for label, run in runs.items()}}
 
+    def ceiling(self, label: str, column: str) -> float | None:
+        """The run's largest certifiable radius in ``column``'s norm and unit (None without N and
+        alpha): the l2 figures take the noise's own l2 ceiling, which is the l-inf one times
+        sqrt(d) for the Gaussian alone."""
+        if self.ceilings[label] is None or column == "radius":
+            return self.ceilings[label]
+        run = self.runs[label]
+        l2 = run.ceiling(self.first[label], "l2")
+        return l2 if column == "radius_l2" else l2 / run.sigma
+
     def shown(self, column: str, ceilings: bool = True) -> dict:
         """Each run as the figure in ``column``'s unit shows it (its ceiling in that unit)."""
         return {label: shown_run(run, len(self.subsets[label, self.first[label]]), self.totals[label],
-                                 self.ceilings[label] * self.units[column][label]
-                                 if ceilings and self.ceilings[label] is not None else None)
+                                 self.ceiling(label, column) if ceilings else None)
                 for label, run in self.runs.items()}
 
     def axis_end(self, column: str) -> float:
         """A round number a little past every run's threshold and ceiling (without N and alpha,
         its largest radius) in ``column``'s unit."""
-        ends = [max(self.settings.linf_threshold, c if c is not None else
-                    max(float(self.subsets[key]["radius"].max()) for key in self.subsets if key[0] == label))
-                * self.units[column][label] for label, c in self.ceilings.items()]
+        ends = []
+        for label, c in self.ceilings.items():
+            largest = max(float(self.subsets[key][column].max()) for key in self.subsets if key[0] == label)
+            ends.append(max(self.settings.linf_threshold * self.units[column][label],
+                            self.ceiling(label, column) if c is not None else largest))
         return nice_ceiling(1.05 * max(ends))
 
     def paths(self, name: str) -> list[Path]:
@@ -663,7 +674,8 @@ class FigureSet:
                  f"{t * 255:g}/255 here: r·√d/σ, per run")):
             scale = self.units[column]
             marks = [Mark(t * scale[label], "threshold", label) for label in self.runs]
-            marks += [Mark(c * scale[label], "ceiling", label) for label, c in self.ceilings.items() if c is not None]
+            marks += [Mark(self.ceiling(label, column), "ceiling", label) for label, c in self.ceilings.items()
+                      if c is not None]
             curve_figure(first, np.linspace(0.0, self.axis_end(column), self.settings.radius_points), column, xlabel,
                          self.title, self.paths(name), marks, shown=self.shown(column), subtitle=self.subtitle,
                          threshold_label=threshold_label)
