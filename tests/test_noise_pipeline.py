@@ -430,7 +430,8 @@ def test_a_runs_training_method_names_its_noise_where_not_the_gaussian():
 
     assert training_method_label({"method": "gaussian", "noise_copies": 2}) == "Gaussian augmentation"
     assert (training_method_label({"method": "gaussian", "noise": "generalized_gaussian", "noise_p": 3.0})
-            == "Gaussian augmentation, generalized Gaussian (p = 3) noise")
+            == "generalized Gaussian (p = 3) augmentation")
+    assert training_method_label({"method": "trades", "noise": "laplace"}) == "TRADES + Laplace noise"
     assert (training_method_label({"method": "smoothadv", "noise": "laplace", "noise_copies": 4})
             == "SmoothAdv (PGD), Laplace noise")
 

@@ -509,8 +509,8 @@ def noise_label(name: str, parameters: dict) -> str:
 def training_method_label(training: dict | None) -> str:
     """The training method a checkpoint's ``training`` settings record, named: SmoothAdv with
     its attack (a checkpoint leaves out a method's setting at its default), and the noise where
-    it is not the Gaussian ("Gaussian augmentation, Laplace noise"); NOT_RECORDED where none is
-    recorded."""
+    it is not the Gaussian ("Laplace augmentation", "TRADES + Laplace noise", "SmoothAdv (PGD),
+    Laplace noise"); NOT_RECORDED where none is recorded."""
     method = (training or {}).get("method")
     if method is None:
         return NOT_RECORDED
@@ -522,7 +522,9 @@ def training_method_label(training: dict | None) -> str:
     noise = training.get("noise", "gaussian")
     if noise != "gaussian":
         keys = NOISES[noise].parameter_keys() if noise in NOISES else []
-        label += f", {noise_label(noise, {key.removeprefix(PARAMETER_PREFIX): training[key] for key in keys})} noise"
+        named = noise_label(noise, {key.removeprefix(PARAMETER_PREFIX): training[key] for key in keys})
+        # "Laplace augmentation", "TRADES + Laplace noise": the name's Gaussian is the noise's place
+        label = label.replace("Gaussian", named) if "Gaussian" in label else f"{label}, {named} noise"
     return label
 
 
