@@ -97,7 +97,8 @@ def write_methods_table(table: pd.DataFrame, outdir: Path, threshold: float, ste
         rows.append(cells)
     notes = [f"Natural and certified l-inf accuracy at {threshold * 255:g}/255 = {threshold:.5f} on every "
              "certified test image; ACR/σ is the average certified l2 radius (0 where wrong or abstained) over σ, "
-             "which is the l-inf radius × √d/σ: equal across sizes where the paper's dimension argument holds "
-             "exactly. methods.csv also holds the ACR in l2 and l-inf, σ and each run's label. " + CERTIFICATE_NOTE,
+             "which for Gaussian smoothing is the l-inf radius × √d/σ: equal across sizes where the paper's "
+             "dimension argument holds exactly (other noises: the noise table gives each norm's radius). "
+             "methods.csv also holds the ACR in l2 and l-inf, σ and each run's label. " + CERTIFICATE_NOTE,
              PERCENT_NOTE]
     return paths + write_rendered_table(header, rows, notes, outdir / stem)
