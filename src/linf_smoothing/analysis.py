@@ -494,9 +494,7 @@ def method_name(method: str | None) -> str | None:
     return None if method is None else METHOD_NAMES.get(method, method)
 
 
-NOISE_NAMES = {"gaussian": "Gaussian", "laplace": "Laplace", "uniform": "uniform (cube)",
-               "expinf": "exp(-‖x‖∞/λ)", "generalized_gaussian": "generalized Gaussian",
-               "uniform_ball": "uniform (ℓ2 ball)"}
+NOISE_NAMES = {name: noise.title for name, noise in NOISES.items()}  # each noise names itself
 
 
 def noise_label(name: str, parameters: dict) -> str:

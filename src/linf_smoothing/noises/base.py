@@ -68,6 +68,7 @@ class Noise:
     dimension: int
 
     name: ClassVar[str]
+    title: ClassVar[str]  # its name in tables and figures ("uniform (cube)")
     direct_norms: ClassVar[tuple[str, ...]]
     # the certificate variants (linf_smoothing.certificates) of this noise: the top-1 form for every
     # noise; a top-2 form only where it is proven for the noise

@@ -28,6 +28,7 @@ class Gaussian(Noise):
     """
 
     name = "gaussian"
+    title = "Gaussian"
     variants = ("blum", "cohen", "sound_top2")  # the top-2 forms are the Gaussian's
     iid = True
     direct_norms = ("l2",)
@@ -86,6 +87,7 @@ class Laplace(Noise):
     """
 
     name = "laplace"
+    title = "Laplace"
     iid = True
     direct_norms = ("l1", "linf")
 
@@ -179,6 +181,7 @@ class Uniform(Noise):
     """
 
     name = "uniform"
+    title = "uniform (cube)"
     iid = True
     direct_norms = ("l1", "linf")
 
@@ -229,6 +232,7 @@ class GeneralizedGaussian(Noise):
     p: float
 
     name = "generalized_gaussian"
+    title = "generalized Gaussian"
     iid = True
     direct_norms = ("l1",)
 

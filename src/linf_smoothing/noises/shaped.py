@@ -38,6 +38,7 @@ class ExpInf(Noise):
     """
 
     name = "expinf"
+    title = "exp(-‖x‖∞/λ)"
     iid = False
     direct_norms = ("l1", "linf")
 
@@ -94,6 +95,7 @@ class UniformBall(Noise):
     """
 
     name = "uniform_ball"
+    title = "uniform (ℓ2 ball)"
     iid = False
     direct_norms = ("l2",)
 
